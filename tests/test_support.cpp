@@ -1,0 +1,109 @@
+#include "tests/test_support.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+namespace sembed::test {
+
+namespace fs = std::filesystem;
+
+ScratchDir::ScratchDir(const std::string& name) {
+  static std::atomic<int> counter{0};
+  path_ = std::string(SEMBED_BUILD_DIR) + "/test-scratch/" + name + "-" +
+          std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  fs::remove_all(path_);
+  fs::create_directories(path_);
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  if (std::getenv("SEMBED_KEEP_SCRATCH") == nullptr) fs::remove_all(path_, ec);
+}
+
+CommandResult run_shell(const std::string& command, const std::string& stdin_text) {
+  static std::atomic<int> counter{0};
+  const std::string base = std::string(SEMBED_BUILD_DIR) + "/test-scratch/cmd-" +
+                           std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  fs::create_directories(fs::path(base).parent_path());
+  write_text(base + ".in", stdin_text);
+  const std::string line = "(" + command + ") <" + base + ".in >" + base + ".out 2>" + base + ".err";
+  int status = std::system(line.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_text(base + ".out");
+  r.err = read_text(base + ".err");
+  for (const char* ext : {".in", ".out", ".err"}) fs::remove(base + ext);
+  return r;
+}
+
+CommandResult run_sembed(const std::string& args, const std::string& stdin_text) {
+  return run_shell(std::string(SEMBED_BINARY) + " " + args, stdin_text);
+}
+
+std::string shared_data_dir() {
+  std::string dir;
+  if (const char* env = std::getenv("SEMBED_DATA_DIR")) {
+    dir = env;
+  } else {
+    dir = std::string(SEMBED_SOURCE_DIR) + "/../shared/data";
+  }
+  return fs::is_directory(dir) ? fs::canonical(dir).string() : std::string();
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> synthetic_corpus(int sentences, unsigned seed) {
+  static const char* subjects[] = {"the cat", "a dog", "my neighbour", "the old farmer",
+                                   "a young student", "the engineer", "our teacher",
+                                   "the small bird", "a tall woman", "the quiet child",
+                                   "the river", "a train", "the committee", "my brother"};
+  static const char* verbs[] = {"watches", "follows", "paints", "builds", "finds", "carries",
+                                "likes", "visits", "repairs", "describes", "sells", "reads"};
+  static const char* objects[] = {"a red house", "the green field", "an open window",
+                                  "the long road", "a wooden boat", "the bright moon",
+                                  "a heavy box", "the new bridge", "an empty glass",
+                                  "the morning paper", "a broken clock", "the blue sea"};
+  static const char* tails[] = {"every morning", "in the rain", "after dinner", "near the station",
+                                "with great care", "before noon", "on Sundays", "at night",
+                                "without a word", "during the storm"};
+  std::mt19937 rng(seed);
+  std::vector<std::string> out;
+  out.reserve(sentences);
+  for (int i = 0; i < sentences; ++i) {
+    std::string s = std::string(subjects[rng() % 14]) + " " + verbs[rng() % 12] + " " +
+                    objects[rng() % 12] + " " + tails[rng() % 10] + ".";
+    s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+    out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace sembed::test
