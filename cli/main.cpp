@@ -41,7 +41,9 @@ int main(int argc, char** argv) {
   commands.push_back(cli::make_tokenizer_command());
 #ifdef SEMBED_HAVE_MODEL_COMMANDS
   commands.push_back(cli::make_init_command());
+#ifdef SEMBED_HAVE_TRAIN_COMMAND
   commands.push_back(cli::make_train_command());
+#endif
   commands.push_back(cli::make_embed_command());
   commands.push_back(cli::make_eval_command());
 #endif

@@ -30,9 +30,11 @@ set(_spm_sources
     ${_spm}/pretokenizer_for_training.cc)
 
 set(_spm_gen ${CMAKE_CURRENT_BINARY_DIR}/sentencepiece-gen)
-file(WRITE ${_spm_gen}/config.h
+file(WRITE ${_spm_gen}/config.h.new
      "#ifndef CONFIG_H_\n#define CONFIG_H_\n#define VERSION \"${SEMBED_SPM_VERSION}\"\n"
      "#define PACKAGE \"sentencepiece\"\n#define PACKAGE_STRING \"sentencepiece\"\n#endif\n")
+# Only touch config.h when its content changes (a rewrite would rebuild all of SentencePiece).
+configure_file(${_spm_gen}/config.h.new ${_spm_gen}/config.h COPYONLY)
 
 add_library(sembed_sentencepiece STATIC ${_spm_sources})
 set_target_properties(sembed_sentencepiece PROPERTIES

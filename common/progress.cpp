@@ -56,6 +56,7 @@ void Progress::update(int64_t done, const std::string& extra) {
 void Progress::finish(int64_t done, const std::string& extra) { print(done, extra, true); }
 
 void Progress::print(int64_t done, const std::string& extra, bool final) {
+  if (log_level() < LogLevel::kInfo) return;  // --quiet: warnings and errors only
   const double r = rate(done);
   char buf[256];
   std::string line = label_ + " " + std::to_string(done);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -47,6 +48,17 @@ CommandResult run_shell(const std::string& command, const std::string& stdin_tex
 
 CommandResult run_sembed(const std::string& args, const std::string& stdin_text) {
   return run_shell(std::string(SEMBED_BINARY) + " " + args, stdin_text);
+}
+
+std::string shell_quote(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) {
+    if (c == '\'')
+      quoted += "'\\''";
+    else
+      quoted.push_back(c);
+  }
+  return quoted + "'";
 }
 
 std::string shared_data_dir() {
@@ -104,6 +116,48 @@ std::vector<std::string> synthetic_corpus(int sentences, unsigned seed) {
     out.push_back(s);
   }
   return out;
+}
+
+std::vector<std::string> subword_corpus(int sentences, unsigned seed) {
+  // Together the syllables hold every ASCII letter.
+  static const char* syllables[] = {"ba", "ce", "di",  "fo", "gu", "ha", "je", "ki", "lo", "mu",
+                                    "na", "pe", "qui", "ro", "su", "ti", "vo", "wa", "xe", "yu",
+                                    "ze", "an", "el",  "is", "on", "ur", "st", "tr", "pl"};
+  static const char* separators[] = {" ", " ", " ", " ", " ", ", ", "; ", ": ", " - "};
+  static const char* ends[] = {".", ".", ".", "!", "?", "...", "?!"};
+  std::mt19937 rng(seed);
+  auto pick = [&rng](size_t n) { return static_cast<size_t>(rng() % n); };
+  std::vector<std::string> out;
+  out.reserve(sentences);
+  for (int i = 0; i < sentences; ++i) {
+    std::string s;
+    const size_t words = 4 + pick(7);
+    for (size_t w = 0; w < words; ++w) {
+      if (w > 0) s += separators[pick(9)];
+      std::string word;
+      if (pick(8) == 0) {
+        word = std::to_string(pick(2000));
+      } else {
+        for (size_t k = 1 + pick(4); k > 0; --k) word += syllables[pick(29)];
+      }
+      if (w == 0 || pick(6) == 0)
+        word[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(word[0])));
+      if (pick(12) == 0)
+        for (char& c : word) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (pick(15) == 0) word = "(" + word + ")";
+      if (pick(15) == 0) word = "\"" + word + "\"";
+      if (pick(20) == 0) word += "'s";
+      s += word;
+    }
+    out.push_back(s + ends[pick(7)]);
+  }
+  return out;
+}
+
+void write_lines(const std::string& path, const std::vector<std::string>& lines) {
+  std::string text;
+  for (const auto& line : lines) text += line + "\n";
+  write_text(path, text);
 }
 
 }  // namespace sembed::test

@@ -29,6 +29,8 @@ struct CommandResult {
 CommandResult run_sembed(const std::string& args, const std::string& stdin_text = "");
 // Runs any shell command line.
 CommandResult run_shell(const std::string& command, const std::string& stdin_text = "");
+// `text` as one POSIX shell word (single-quoted), for building run_sembed() arguments.
+std::string shell_quote(const std::string& text);
 
 // Directory of the shared data (env SEMBED_DATA_DIR, else <source>/../shared/data), or "" if it
 // does not exist.
@@ -41,5 +43,14 @@ std::vector<std::string> read_lines(const std::string& path);
 // A small English corpus of distinct, varied sentences, generated deterministically (enough to
 // train a ~300-piece tokenizer and tiny models in tests).
 std::vector<std::string> synthetic_corpus(int sentences, unsigned seed = 1);
+
+// Sentences of pseudo-words built from a fixed set of syllables, with capitals, digits and
+// punctuation, generated deterministically. Many distinct words share sub-word pieces, so a
+// tokenizer of a few hundred pieces fits (synthetic_corpus alone supports only ~150 unigram
+// pieces), and every ASCII letter, digit and common punctuation mark occurs.
+std::vector<std::string> subword_corpus(int sentences, unsigned seed = 1);
+
+// Writes `lines` to `path`, each followed by "\n".
+void write_lines(const std::string& path, const std::vector<std::string>& lines);
 
 }  // namespace sembed::test

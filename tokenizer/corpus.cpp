@@ -39,11 +39,15 @@ struct LineResult {
 
 PrepareStats prepare_corpus(const PrepareConfig& config, bool show_progress) {
   config.validate();
+  // ICU's sentence rules read letter case ("noon. he" is no sentence end), so when splitting,
+  // case is folded after the split, sentence by sentence.
+  const bool fold_after_split = config.split_sentences && config.normalizer.lowercase;
   NormalizerConfig strict = config.normalizer;
   strict.replace_invalid_utf8 = false;
-  NormalizerConfig lenient = config.normalizer;
+  if (fold_after_split) strict.lowercase = false;
+  NormalizerConfig lenient = strict;
   lenient.replace_invalid_utf8 = true;
-  const Normalizer normalizer(strict), replacer(lenient);
+  const Normalizer normalizer(strict), replacer(lenient), folder(config.normalizer);
   const int threads = resolve_threads(config.threads);
   // One splitter per worker thread (ICU break iterators are not thread-safe).
   std::vector<std::unique_ptr<SentenceSplitter>> splitters(threads);
@@ -110,6 +114,8 @@ PrepareStats prepare_corpus(const PrepareConfig& config, bool show_progress) {
             }
             if (config.split_sentences) {
               r.sentences = splitters[t]->split(norm);
+              if (fold_after_split)
+                for (std::string& s : r.sentences) s = folder.normalize(s);
             } else {
               r.sentences.push_back(std::move(norm));
             }
@@ -133,7 +139,9 @@ PrepareStats prepare_corpus(const PrepareConfig& config, bool show_progress) {
           continue;
         }
         if (r.status == LineResult::kReplaced) ++stats.replaced_invalid;
-        if (!config.split_sentences && r.sentences.size() == 1 && r.sentences[0].empty()) {
+        // A line with nothing left after normalisation is one candidate, too short, whether
+        // split or not.
+        if (r.sentences.empty() || (r.sentences.size() == 1 && r.sentences[0].empty())) {
           ++stats.sentences;
           ++stats.dropped_short;
           continue;

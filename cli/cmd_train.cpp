@@ -1,0 +1,115 @@
+// sembed train: contrastive (unsup, sup), CoSENT and MLM training.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+
+#include "cli/command.h"
+#include "cli/model_flags.h"
+#include "common/log.h"
+#include "training/trainer.h"
+
+namespace sembed::cli {
+namespace {
+
+extern "C" void on_sigint(int) {
+  request_training_stop();
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C kills at once
+}
+
+class TrainCommand : public Command {
+ public:
+  void setup(CLI::App& app) override {
+    subcommand = app.add_subcommand(
+        "train",
+        "Train an encoder. Objectives: unsup (SimCSE: each sentence encoded twice with "
+        "independent dropout, InfoNCE over in-batch negatives; data: one sentence per line), sup "
+        "(anchor<TAB>positive[<TAB>hard_negative]), cosent (sentence1<TAB>sentence2<TAB>score or the "
+        "STS-B release format), mlm (masked-LM warm-up; data: one sentence per line). DIR gets the "
+        "model (best by dev score with --eval-sts, last/ beside it), checkpoints/ and "
+        "train_log.jsonl. Ctrl-C saves a checkpoint and exits 0; --resume continues.");
+    auto* s = subcommand;
+    s->add_option("--objective", cfg_.objective, "unsup, sup, cosent or mlm")
+        ->check(CLI::IsMember({"unsup", "sup", "cosent", "mlm"}))
+        ->capture_default_str();
+    s->add_option("-d,--data", cfg_.data, "Training data file(s)")->expected(1, -1);
+    s->add_option("-o,--output", cfg_.output, "Output directory")->required();
+    auto* init = s->add_option("--init", cfg_.init, "Start from this model directory");
+    auto* tok = s->add_option("-t,--tokenizer", cfg_.tokenizer, "Start a fresh model on this tokenizer");
+    init->excludes(tok);
+    flags_.add_to(s, /*with_max_len=*/false);
+    s->add_option("--device", cfg_.device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+    s->add_option("--batch-size", cfg_.batch_size, "Examples per step")->capture_default_str();
+    max_len_opt_ = s->add_option("--max-len", cfg_.max_len,
+                                 "Tokens per training text incl. [CLS]/[SEP] (longer ones are "
+                                 "truncated; a fresh model gets at least this many positions)")
+                       ->capture_default_str();
+    s->add_option("--lr", cfg_.lr, "Peak learning rate (AdamW)")->capture_default_str();
+    s->add_option("--warmup", cfg_.warmup, "Warm-up fraction of the steps")->capture_default_str();
+    auto* epochs = s->add_option("--epochs", cfg_.epochs, "Passes over the data")->capture_default_str();
+    auto* steps = s->add_option("--steps", cfg_.steps, "Exact number of steps (overrides --epochs)");
+    epochs->excludes(steps);
+    s->add_option("--time-limit", cfg_.time_limit,
+                  "Stop after this many seconds (as if finished; the schedule follows time)");
+    s->add_option("--temperature", cfg_.temperature, "InfoNCE temperature")->capture_default_str();
+    s->add_option("--seed", cfg_.seed, "Seed for data order, dropout and init")->capture_default_str();
+    s->add_flag("--bf16", cfg_.bf16, "bf16 autocast with fp32 master weights");
+    s->add_option("--eval-sts", cfg_.eval_sts, "STS dev file, evaluated every --eval-every steps");
+    s->add_option("--eval-every", cfg_.eval_every, "Steps between dev evaluations")->capture_default_str();
+    s->add_option("--save-every", cfg_.save_every, "Steps between checkpoints (0: end only)")
+        ->capture_default_str();
+    s->add_flag("--resume", cfg_.resume, "Continue from the newest checkpoint in --output");
+    s->add_option("--weight-decay", cfg_.weight_decay, "AdamW weight decay")->capture_default_str();
+    s->add_option("--grad-clip", cfg_.grad_clip, "Max gradient norm (0: off)")->capture_default_str();
+    s->add_option("--hard-negative-weight", cfg_.hard_negative_weight,
+                  "sup: logit bonus of each anchor's own hard negative")
+        ->capture_default_str();
+    s->add_option("--mlm-probability", cfg_.mlm_probability, "mlm: masked fraction")
+        ->capture_default_str();
+    s->add_option("--log-every", cfg_.log_every, "Steps between log records")->capture_default_str();
+    s->add_option("--threads", cfg_.threads, "CPU threads (0 = all cores)")->capture_default_str();
+    pooling_opt_ = s->get_option("--pooling");
+    dropout_opt_ = s->get_option("--dropout");
+  }
+
+  int run() override {
+    if (!cfg_.resume && cfg_.init.empty() && cfg_.tokenizer.empty())
+      throw UsageError("give --init DIR or --tokenizer PATH.model (or --resume)");
+    if (cfg_.data.empty()) throw UsageError("--data is required");
+    cfg_.encoder = flags_.encoder();
+    cfg_.encoder.max_len = std::max(cfg_.encoder.max_len, cfg_.max_len);
+    cfg_.pooling = flags_.pooling_config();
+    cfg_.pooling_override = pooling_opt_->count() > 0;
+    if (dropout_opt_->count() > 0) cfg_.dropout = flags_.dropout;
+    if (max_len_opt_->count() == 0 && cfg_.objective == "cosent") cfg_.max_len = 64;
+    try {
+      cfg_.validate();
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+    std::signal(SIGINT, on_sigint);
+    const TrainResult r = train_model(cfg_);
+    std::signal(SIGINT, SIG_DFL);
+    std::printf("%s %lld steps in %.1fs (%.0f sentences/s, %.0f tokens/s), final loss %.4f",
+                r.interrupted ? "stopped after" : "trained", (long long)r.steps, r.seconds,
+                r.sentences_per_second, r.tokens_per_second, r.final_loss);
+    if (r.best_dev >= 0)
+      std::printf("; dev spearman %.2f -> best %.2f at step %lld", r.initial_dev, r.best_dev,
+                  (long long)r.best_step);
+    std::printf(" -> %s\n", cfg_.output.c_str());
+    return 0;
+  }
+
+ private:
+  TrainConfig cfg_;
+  ModelFlags flags_;
+  CLI::Option* pooling_opt_ = nullptr;
+  CLI::Option* dropout_opt_ = nullptr;
+  CLI::Option* max_len_opt_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_train_command() { return std::make_unique<TrainCommand>(); }
+
+}  // namespace sembed::cli

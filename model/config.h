@@ -1,0 +1,67 @@
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "tokenizer/tokenizer.h"
+
+namespace sembed {
+
+// Current model directory format. Loading refuses any other value.
+inline constexpr int kModelFormatVersion = 1;
+
+// Shape of the transformer encoder. Pre-LayerNorm (LN inside each residual branch, plus a final
+// LN): it trains stably from scratch without the careful warm-up post-LN needs, which matters
+// because sembed trains its encoders from random init.
+struct EncoderConfig {
+  int vocab_size = 8000;         // taken from the tokenizer
+  int hidden = 384;              // model width
+  int layers = 6;                // transformer layers
+  int heads = 12;                // attention heads (hidden % heads == 0)
+  int ffn = 1536;                // feed-forward inner width
+  int max_len = 128;             // learned positions = longest input in tokens ([CLS]/[SEP] incl.)
+  double dropout = 0.1;          // on embeddings and residual branches
+  double attention_dropout = 0.1;  // on attention probabilities
+  double layer_norm_eps = 1e-5;  // LayerNorm epsilon
+
+  // "tiny" (2x128, for tests), "small" (6x384, 12 heads, ffn 1536), "base" (12x768, BERT-base).
+  // Throws std::invalid_argument for unknown names.
+  static EncoderConfig preset(const std::string& name);
+  void validate() const;
+  // Parameter count (embeddings included, pooler excluded).
+  int64_t parameter_count() const;
+};
+void to_json(nlohmann::json& j, const EncoderConfig& c);
+void from_json(const nlohmann::json& j, EncoderConfig& c);
+
+// How token states become one sentence vector.
+struct PoolingConfig {
+  // "cls": the [CLS] state; "mean": mask-aware mean of all real tokens; "cls_mlp": [CLS] through
+  // Linear+tanh (SimCSE's training head; see mlp_at_inference).
+  std::string mode = "mean";
+  // For cls_mlp: also apply the MLP at inference. SimCSE drops it (plain [CLS]) by default.
+  bool mlp_at_inference = false;
+  bool normalize = true;  // L2-normalise sentence vectors
+  void validate() const;
+  // Pooling actually used for inference ("cls" for cls_mlp without mlp_at_inference).
+  std::string inference_mode() const;
+};
+void to_json(nlohmann::json& j, const PoolingConfig& c);
+void from_json(const nlohmann::json& j, PoolingConfig& c);
+
+// Everything a model directory's config.json holds.
+struct ModelConfig {
+  int format_version = kModelFormatVersion;
+  TokenizerConfig tokenizer;
+  EncoderConfig encoder;
+  PoolingConfig pooling;
+  nlohmann::json provenance = nlohmann::json::object();  // how the model was made (free form)
+
+  void validate() const;
+};
+void to_json(nlohmann::json& j, const ModelConfig& c);
+// Throws std::runtime_error for a missing or unsupported format_version.
+void from_json(const nlohmann::json& j, ModelConfig& c);
+
+}  // namespace sembed

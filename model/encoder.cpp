@@ -1,0 +1,163 @@
+#include "model/encoder.h"
+
+#include <cmath>
+
+#include "model/torch_compat.h"
+
+namespace sembed {
+
+AttentionImpl::AttentionImpl(const EncoderConfig& c)
+    : heads_(c.heads), dropout_(c.attention_dropout) {
+  qkv = register_module("qkv", torch::nn::Linear(c.hidden, 3 * c.hidden));
+  out = register_module("out", torch::nn::Linear(c.hidden, c.hidden));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& attend) {
+  const int64_t B = x.size(0), T = x.size(1), H = x.size(2), d = H / heads_;
+  // [B, T, 3, heads, d] -> 3 x [B, heads, T, d]
+  auto parts = qkv(x).view({B, T, 3, heads_, d}).permute({2, 0, 3, 1, 4}).unbind(0);
+  const torch::Tensor &q = parts[0], &k = parts[1], &v = parts[2];
+  const double p = is_training() ? dropout_ : 0.0;
+  torch::Tensor ctx;
+  if (kernel == AttentionKernel::kFused) {
+    ctx = compat::scaled_dot_product_attention(q, k, v, attend, p);
+  } else {
+    auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(d));
+    scores = scores.masked_fill(attend.logical_not(), -std::numeric_limits<float>::infinity());
+    auto probs = torch::softmax(scores, -1);
+    if (p > 0) probs = torch::dropout(probs, p, true);
+    ctx = torch::matmul(probs.to(v.scalar_type()), v);
+  }
+  return out(ctx.transpose(1, 2).reshape({B, T, H}));
+}
+
+FeedForwardImpl::FeedForwardImpl(const EncoderConfig& c) {
+  up = register_module("up", torch::nn::Linear(c.hidden, c.ffn));
+  down = register_module("down", torch::nn::Linear(c.ffn, c.hidden));
+}
+
+torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
+  return down(torch::gelu(up(x)));
+}
+
+EncoderLayerImpl::EncoderLayerImpl(const EncoderConfig& c) {
+  auto ln = torch::nn::LayerNormOptions({c.hidden}).eps(c.layer_norm_eps);
+  attention_norm = register_module("attention_norm", torch::nn::LayerNorm(ln));
+  attention = register_module("attention", Attention(c));
+  ffn_norm = register_module("ffn_norm", torch::nn::LayerNorm(ln));
+  ffn = register_module("ffn", FeedForward(c));
+  dropout = register_module("dropout", torch::nn::Dropout(c.dropout));
+}
+
+torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& attend) {
+  auto h = x + dropout(attention(attention_norm(x), attend));
+  return h + dropout(ffn(ffn_norm(h)));
+}
+
+EmbeddingsImpl::EmbeddingsImpl(const EncoderConfig& c) {
+  token = register_module("token", torch::nn::Embedding(c.vocab_size, c.hidden));
+  position = register_module("position", torch::nn::Embedding(c.max_len, c.hidden));
+  norm = register_module("norm", torch::nn::LayerNorm(
+                                     torch::nn::LayerNormOptions({c.hidden}).eps(c.layer_norm_eps)));
+  dropout = register_module("dropout", torch::nn::Dropout(c.dropout));
+}
+
+torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& ids) {
+  auto positions = torch::arange(ids.size(1), ids.options().dtype(torch::kLong));
+  return dropout(norm(token(ids) + position(positions).unsqueeze(0)));
+}
+
+PoolerImpl::PoolerImpl(int hidden) {
+  dense = register_module("dense", torch::nn::Linear(hidden, hidden));
+}
+
+EncoderImpl::EncoderImpl(const EncoderConfig& config, const PoolingConfig& pooling)
+    : config_(config), pooling_(pooling) {
+  config_.validate();
+  pooling_.validate();
+  embeddings = register_module("embeddings", Embeddings(config_));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int i = 0; i < config_.layers; ++i) layers->push_back(EncoderLayer(config_));
+  final_norm = register_module(
+      "final_norm",
+      torch::nn::LayerNorm(torch::nn::LayerNormOptions({config_.hidden}).eps(config_.layer_norm_eps)));
+  if (pooling_.mode == "cls_mlp") pooler = register_module("pooler", Pooler(config_.hidden));
+  reset_parameters(0);
+}
+
+void EncoderImpl::reset_parameters(uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const double residual_scale = 1.0 / std::sqrt(2.0 * config_.layers);
+  for (auto& item : named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor p = item.value();
+    const bool is_norm = name.find("norm") != std::string::npos;
+    const bool is_bias = name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0;
+    // Draw on the CPU generator for reproducibility across devices, then copy.
+    if (is_norm) {
+      p.fill_(is_bias ? 0.0 : 1.0);
+    } else if (is_bias) {
+      p.zero_();
+    } else {
+      double std = 0.02;
+      if (name.find("attention.out.weight") != std::string::npos ||
+          name.find("ffn.down.weight") != std::string::npos)
+        std *= residual_scale;
+      auto t = at::normal(0.0, std, p.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32));
+      p.copy_(t);
+    }
+  }
+}
+
+void EncoderImpl::set_attention_kernel(AttentionKernel kernel) {
+  for (auto& m : *layers) m->as<EncoderLayer>()->attention->kernel = kernel;
+}
+
+torch::Tensor EncoderImpl::forward(const torch::Tensor& ids, const torch::Tensor& mask) {
+  TORCH_CHECK(ids.dim() == 2, "ids must be [batch, seq_len]");
+  TORCH_CHECK(ids.size(1) <= config_.max_len, "sequence length ", ids.size(1),
+              " exceeds the model's max_len ", config_.max_len);
+  auto attend = mask.to(torch::kBool).unsqueeze(1).unsqueeze(2);  // [B, 1, 1, T]
+  auto x = embeddings(ids);
+  for (auto& m : *layers) x = m->as<EncoderLayer>()->forward(x, attend);
+  return final_norm(x);
+}
+
+torch::Tensor mean_pool(const torch::Tensor& hidden, const torch::Tensor& mask) {
+  auto m = mask.to(hidden.scalar_type()).unsqueeze(-1);  // [B, T, 1]
+  return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0);
+}
+
+torch::Tensor EncoderImpl::pool(const torch::Tensor& hidden, const torch::Tensor& mask,
+                                bool training_head) {
+  const std::string mode = training_head ? pooling_.mode : pooling_.inference_mode();
+  if (mode == "mean") return mean_pool(hidden, mask);
+  auto cls = hidden.select(1, 0);
+  if (mode == "cls_mlp") return pooler(cls);
+  return cls;
+}
+
+torch::Tensor EncoderImpl::embed(const torch::Tensor& ids, const torch::Tensor& mask) {
+  auto v = pool(forward(ids, mask), mask, false).to(torch::kFloat32);
+  if (pooling_.normalize) v = torch::nn::functional::normalize(v, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  return v;
+}
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::kCPU;
+  if (name == "cpu") return torch::kCPU;
+  if (name.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available())
+      throw std::invalid_argument("device '" + name + "' requested but no CUDA GPU is available " +
+                                  "(this LibTorch: " + TORCH_VERSION + ")");
+    int index = 0;
+    if (name.size() > 5 && name[4] == ':') index = std::stoi(name.substr(5));
+    if (index < 0 || index >= static_cast<int>(torch::cuda::device_count()))
+      throw std::invalid_argument("device '" + name + "' does not exist");
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw std::invalid_argument("unknown device '" + name + "' (cpu, cuda, cuda:N or auto)");
+}
+
+}  // namespace sembed

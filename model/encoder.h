@@ -1,0 +1,114 @@
+#pragma once
+
+// The transformer encoder (LibTorch). Registered module names are checkpoint keys: a frozen API.
+//   embeddings.token.weight [V, H]      embeddings.position.weight [L, H]
+//   embeddings.norm.{weight,bias}
+//   layers.N.attention_norm.{weight,bias}  layers.N.attention.qkv.{weight,bias} [3H, H]
+//   layers.N.attention.out.{weight,bias}   layers.N.ffn_norm.{weight,bias}
+//   layers.N.ffn.up.{weight,bias} [F, H]   layers.N.ffn.down.{weight,bias} [H, F]
+//   final_norm.{weight,bias}               pooler.dense.{weight,bias} (cls_mlp only)
+#include <torch/torch.h>
+
+#include "model/config.h"
+
+namespace sembed {
+
+enum class AttentionKernel {
+  kFused,   // scaled_dot_product_attention (model/torch_compat.h)
+  kManual,  // softmax(QK^T / sqrt(d)) V written out; the reference the fused path is tested on
+};
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  explicit AttentionImpl(const EncoderConfig& config);
+  // x: [B, T, H]; attend: bool [B, 1, 1, T] (true = real token). Returns [B, T, H].
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& attend);
+  AttentionKernel kernel = AttentionKernel::kFused;
+
+  torch::nn::Linear qkv{nullptr}, out{nullptr};
+
+ private:
+  int heads_;
+  double dropout_;
+};
+TORCH_MODULE(Attention);
+
+class FeedForwardImpl : public torch::nn::Module {
+ public:
+  explicit FeedForwardImpl(const EncoderConfig& config);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Linear up{nullptr}, down{nullptr};
+};
+TORCH_MODULE(FeedForward);
+
+// Pre-LN block: x + drop(attn(LN(x))), then h + drop(ffn(LN(h))).
+class EncoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit EncoderLayerImpl(const EncoderConfig& config);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& attend);
+  torch::nn::LayerNorm attention_norm{nullptr}, ffn_norm{nullptr};
+  Attention attention{nullptr};
+  FeedForward ffn{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+};
+TORCH_MODULE(EncoderLayer);
+
+class EmbeddingsImpl : public torch::nn::Module {
+ public:
+  explicit EmbeddingsImpl(const EncoderConfig& config);
+  torch::Tensor forward(const torch::Tensor& ids);
+  torch::nn::Embedding token{nullptr}, position{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+};
+TORCH_MODULE(Embeddings);
+
+// Linear + tanh over the [CLS] state (SimCSE's MLP head).
+class PoolerImpl : public torch::nn::Module {
+ public:
+  explicit PoolerImpl(int hidden);
+  torch::Tensor forward(const torch::Tensor& x) { return torch::tanh(dense(x)); }
+  torch::nn::Linear dense{nullptr};
+};
+TORCH_MODULE(Pooler);
+
+class EncoderImpl : public torch::nn::Module {
+ public:
+  EncoderImpl(const EncoderConfig& config, const PoolingConfig& pooling);
+
+  // ids: int64 [B, T]; mask: [B, T] (bool or integer, nonzero = real token). T <= max_len.
+  // Returns the final hidden states [B, T, H].
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& mask);
+  // Sentence vectors [B, H] from hidden states. `training_head`: apply the cls_mlp head even when
+  // inference would drop it. Not normalised (see embed()).
+  torch::Tensor pool(const torch::Tensor& hidden, const torch::Tensor& mask, bool training_head);
+  // forward + pool (+ L2 normalisation when the pooling config says so).
+  torch::Tensor embed(const torch::Tensor& ids, const torch::Tensor& mask);
+
+  // Normal(0, 0.02) weights, zero biases, unit LayerNorms; residual output projections scaled by
+  // 1/sqrt(2 * layers) (keeps a deep pre-LN stack's activations bounded at init).
+  void reset_parameters(uint64_t seed);
+  void set_attention_kernel(AttentionKernel kernel);
+
+  const EncoderConfig& config() const { return config_; }
+  const PoolingConfig& pooling_config() const { return pooling_; }
+
+  Embeddings embeddings{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  torch::nn::LayerNorm final_norm{nullptr};
+  Pooler pooler{nullptr};  // null unless pooling mode is cls_mlp
+
+ private:
+  EncoderConfig config_;
+  PoolingConfig pooling_;
+};
+TORCH_MODULE(Encoder);
+
+// Mask-aware mean of hidden [B, T, H] over positions where mask != 0.
+torch::Tensor mean_pool(const torch::Tensor& hidden, const torch::Tensor& mask);
+
+// "cpu", "cuda", "cuda:N" or "auto" (CUDA when available). Throws std::invalid_argument for
+// unknown names or CUDA without a GPU.
+torch::Device resolve_device(const std::string& name);
+
+}  // namespace sembed

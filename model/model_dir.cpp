@@ -1,0 +1,54 @@
+#include "model/model_dir.h"
+
+#include <cstdio>
+#include <stdexcept>
+
+#include "common/atomic_file.h"
+#include "common/hash.h"
+
+namespace sembed {
+
+std::string content_hash(const std::string& bytes) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(hash64(bytes)));
+  return buf;
+}
+
+static nlohmann::json read_config_json(const std::string& dir) {
+  if (!is_directory(dir)) throw std::runtime_error("model directory '" + dir + "' does not exist");
+  const std::string path = join_path(dir, kConfigFile);
+  if (!path_exists(path))
+    throw std::runtime_error("'" + path + "' is missing: '" + dir + "' is not a sembed model directory");
+  try {
+    return nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error("'" + path + "' is not valid JSON: " + e.what());
+  }
+}
+
+ModelConfig read_model_config(const std::string& dir) {
+  const nlohmann::json j = read_config_json(dir);
+  const std::string path = join_path(dir, kConfigFile);
+  ModelConfig config;
+  try {
+    config = j.get<ModelConfig>();
+    config.validate();
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error("'" + path + "': " + e.what());
+  } catch (const std::exception& e) {
+    throw std::runtime_error("'" + path + "': " + e.what());
+  }
+  return config;
+}
+
+WeightsRecord read_weights_record(const std::string& dir) {
+  const nlohmann::json j = read_config_json(dir);
+  WeightsRecord r;
+  if (j.contains("weights") && j["weights"].is_object()) {
+    r.bytes = j["weights"].value("bytes", int64_t{-1});
+    r.hash = j["weights"].value("hash", "");
+  }
+  return r;
+}
+
+}  // namespace sembed

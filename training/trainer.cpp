@@ -1,0 +1,634 @@
+// The training loop. Output directory layout:
+//   DIR/config.json, model.safetensors, tokenizer.model  the model: best by dev score with
+//                                                        --eval-sts, else the last
+//   DIR/last/                                            the last model (with --eval-sts)
+//   DIR/checkpoints/step-NNNNNNNN/                       resumable state (model, MLM head,
+//                                                        optimizer, sampler, scores), atomic
+//   DIR/train_log.jsonl                                  one JSON object per logged step
+//   DIR/train_config.json                                the effective TrainConfig
+#include "training/trainer.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "common/atomic_file.h"
+#include "common/line_reader.h"
+#include "common/log.h"
+#include "common/progress.h"
+#include "model/batch_embed.h"
+#include "model/model_io.h"
+#include "model/runtime.h"
+#include "model/torch_compat.h"
+#include "training/data.h"
+#include "training/losses.h"
+#include "training/sts.h"
+
+namespace sembed {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop_requested = 0;
+
+const char* kCheckpointsDir = "checkpoints";
+
+}  // namespace
+
+void request_training_stop() { g_stop_requested = 1; }
+void clear_training_stop() { g_stop_requested = 0; }
+
+void TrainConfig::validate() const {
+  auto require = [](bool ok, const std::string& msg) {
+    if (!ok) throw std::invalid_argument("train: " + msg);
+  };
+  require(objective == "unsup" || objective == "sup" || objective == "cosent" || objective == "mlm",
+          "--objective must be unsup, sup, cosent or mlm");
+  require(!data.empty(), "--data is required");
+  require(!output.empty(), "--output is required");
+  require(init.empty() != tokenizer.empty() || resume,
+          "give exactly one of --init DIR or --tokenizer PATH.model");
+  require(batch_size >= 2, "--batch-size must be >= 2 (in-batch negatives need company)");
+  require(max_len >= 3, "--max-len must be >= 3");
+  require(lr > 0 && lr < 1, "--lr must be in (0, 1)");
+  require(warmup >= 0 && warmup < 1, "--warmup must be a fraction in [0, 1)");
+  require(epochs >= 1 || steps > 0, "--epochs must be >= 1");
+  require(steps >= 0, "--steps must be >= 0");
+  require(time_limit >= 0, "time limit must be >= 0");
+  require(temperature > 0, "--temperature must be > 0");
+  require(dropout < 1, "--dropout must be < 1");
+  require(eval_every > 0, "--eval-every must be > 0");
+  require(save_every >= 0, "--save-every must be >= 0");
+  require(weight_decay >= 0, "weight decay must be >= 0");
+  require(grad_clip >= 0, "gradient clip must be >= 0");
+  require(log_every > 0, "log interval must be > 0");
+  require(mlm_probability > 0 && mlm_probability < 1, "mlm probability must be in (0, 1)");
+  require(keep_checkpoints >= 1, "keep_checkpoints must be >= 1");
+  if (tokenizer.size()) encoder.validate();
+  pooling.validate();
+}
+
+void to_json(nlohmann::json& j, const TrainConfig& c) {
+  j = nlohmann::json{{"objective", c.objective},
+                     {"data", c.data},
+                     {"output", c.output},
+                     {"init", c.init},
+                     {"tokenizer", c.tokenizer},
+                     {"encoder", c.encoder},
+                     {"pooling", c.pooling},
+                     {"pooling_override", c.pooling_override},
+                     {"device", c.device},
+                     {"batch_size", c.batch_size},
+                     {"max_len", c.max_len},
+                     {"lr", c.lr},
+                     {"warmup", c.warmup},
+                     {"epochs", c.epochs},
+                     {"steps", c.steps},
+                     {"time_limit", c.time_limit},
+                     {"temperature", c.temperature},
+                     {"dropout", c.dropout},
+                     {"seed", c.seed},
+                     {"bf16", c.bf16},
+                     {"eval_sts", c.eval_sts},
+                     {"eval_every", c.eval_every},
+                     {"save_every", c.save_every},
+                     {"weight_decay", c.weight_decay},
+                     {"grad_clip", c.grad_clip},
+                     {"hard_negative_weight", c.hard_negative_weight},
+                     {"mlm_probability", c.mlm_probability},
+                     {"cosent_scale", c.cosent_scale}};
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A padded batch of several texts per example, all rows in one tensor (one forward pass).
+struct TensorBatch {
+  torch::Tensor ids;   // [rows, T]
+  torch::Tensor mask;  // [rows, T] bool
+  int64_t tokens = 0;  // real tokens
+};
+
+TensorBatch build_batch(const std::vector<const std::vector<int>*>& rows, int max_len,
+                        const torch::Device& device) {
+  const int64_t room = max_len - 2;
+  int64_t longest = 0;
+  for (const auto* r : rows) longest = std::max<int64_t>(longest, std::min<int64_t>(r->size(), room) + 2);
+  const int64_t n = static_cast<int64_t>(rows.size());
+  auto ids = torch::full({n, longest}, static_cast<int64_t>(kPadId), torch::kLong);
+  auto mask = torch::zeros({n, longest}, torch::kBool);
+  auto* ip = ids.data_ptr<int64_t>();
+  auto* mp = mask.data_ptr<bool>();
+  TensorBatch b;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto& p = *rows[i];
+    const int64_t len = std::min<int64_t>(p.size(), room) + 2;
+    int64_t* row = ip + i * longest;
+    row[0] = kClsId;
+    for (int64_t k = 0; k + 2 < len; ++k) row[k + 1] = p[k];
+    row[len - 1] = kSepId;
+    std::fill(mp + i * longest, mp + i * longest + len, true);
+    b.tokens += len;
+  }
+  b.ids = ids.to(device);
+  b.mask = mask.to(device);
+  return b;
+}
+
+// Builds a model whose dropout / pooling follow `config` and copies every tensor it shares by name
+// with `from` (a new cls_mlp pooler keeps its fresh initialisation).
+Encoder rebuild_encoder(const Encoder& from, const EncoderConfig& config, const PoolingConfig& pooling,
+                        uint64_t seed) {
+  Encoder to(config, pooling);
+  to->reset_parameters(seed);
+  torch::NoGradGuard no_grad;
+  auto src = from->named_parameters(true);
+  for (auto& p : to->named_parameters(true)) {
+    if (const torch::Tensor* s = src.find(p.key())) p.value().copy_(*s);
+  }
+  return to;
+}
+
+std::filesystem::path newest_checkpoint(const std::string& output) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(output) / kCheckpointsDir;
+  fs::path best;
+  if (!fs::is_directory(dir)) return best;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_directory() || name.rfind("step-", 0) != 0 || name.find(".tmp-") != std::string::npos)
+      continue;
+    if (!fs::exists(e.path() / "state.json")) continue;
+    if (best.empty() || name > best.filename().string()) best = e.path();
+  }
+  return best;
+}
+
+std::string step_dir_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "step-%09lld", static_cast<long long>(step));
+  return buf;
+}
+
+class Trainer {
+ public:
+  explicit Trainer(const TrainConfig& config) : cfg_(config) {}
+  TrainResult run();
+
+ private:
+  void setup_model();
+  void setup_data();
+  void setup_optimizer();
+  double lr_at(int64_t step, double elapsed) const;
+  torch::Tensor step_loss(const std::vector<size_t>& batch, int64_t step, int64_t* tokens);
+  double evaluate();
+  void save_checkpoint(int64_t step);
+  void load_checkpoint(const std::filesystem::path& dir);
+  void save_final_model(const std::string& dir, SaveMode mode, int64_t step, double dev);
+  void append_log(const nlohmann::json& record);
+  void prune_log_after(int64_t step);
+
+  TrainConfig cfg_;
+  torch::Device device_ = torch::kCPU;
+  ModelConfig model_config_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  Encoder encoder_{nullptr};
+  MlmHead mlm_head_{nullptr};
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::vector<Example> examples_;
+  std::unique_ptr<BatchSampler> sampler_;
+  std::vector<StsPair> dev_pairs_;
+  int64_t total_steps_ = 0;
+  int64_t start_step_ = 0;
+  double best_dev_ = -1;
+  int64_t best_step_ = -1;
+  double initial_dev_ = -1;
+  double elapsed_before_ = 0;  // seconds trained before a resume
+  Clock::time_point start_time_;
+};
+
+void Trainer::setup_model() {
+  if (!cfg_.init.empty()) {
+    LoadedModel m = load_model(cfg_.init, torch::kCPU);
+    model_config_ = m.config;
+    tokenizer_ = m.tokenizer;
+    encoder_ = m.encoder;
+    EncoderConfig ec = model_config_.encoder;
+    PoolingConfig pc = model_config_.pooling;
+    if (cfg_.dropout >= 0) ec.dropout = ec.attention_dropout = cfg_.dropout;
+    if (cfg_.pooling_override) pc = cfg_.pooling;
+    if (cfg_.dropout >= 0 || cfg_.pooling_override) {
+      encoder_ = rebuild_encoder(encoder_, ec, pc, cfg_.seed);
+      model_config_.encoder = ec;
+      model_config_.pooling = pc;
+    }
+  } else {
+    tokenizer_ = std::make_shared<const Tokenizer>(Tokenizer::load(cfg_.tokenizer));
+    model_config_.tokenizer = tokenizer_->config();
+    model_config_.encoder = cfg_.encoder;
+    model_config_.encoder.vocab_size = tokenizer_->vocab_size();
+    if (cfg_.dropout >= 0) model_config_.encoder.dropout = model_config_.encoder.attention_dropout = cfg_.dropout;
+    model_config_.pooling = cfg_.pooling;
+    model_config_.validate();
+    encoder_ = Encoder(model_config_.encoder, model_config_.pooling);
+    encoder_->reset_parameters(cfg_.seed);
+  }
+  if (cfg_.max_len > model_config_.encoder.max_len)
+    throw std::invalid_argument("train: --max-len " + std::to_string(cfg_.max_len) +
+                                " exceeds the model's position limit " +
+                                std::to_string(model_config_.encoder.max_len));
+  if (cfg_.objective == "mlm") {
+    mlm_head_ = MlmHead(model_config_.encoder);
+    torch::NoGradGuard no_grad;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg_.seed + 17);
+    for (auto& p : mlm_head_->named_parameters()) {
+      if (p.key() == "dense.weight")
+        p.value().copy_(at::normal(0.0, 0.02, p.value().sizes(), gen, torch::TensorOptions()));
+    }
+  }
+  encoder_->to(device_);
+  if (mlm_head_) mlm_head_->to(device_);
+}
+
+void Trainer::setup_data() {
+  DataFormat format = DataFormat::kLines;
+  if (cfg_.objective == "sup") format = DataFormat::kTriplets;
+  if (cfg_.objective == "cosent") format = DataFormat::kScoredPairs;
+  DatasetStats stats;
+  examples_ = load_examples(cfg_.data, format, *tokenizer_, &stats, cfg_.threads);
+  std::string msg = "data: " + std::to_string(stats.examples) + " examples from " +
+                    std::to_string(stats.lines) + " lines";
+  if (stats.duplicates) msg += ", " + std::to_string(stats.duplicates) + " duplicate sentences dropped";
+  if (stats.skipped_empty) msg += ", " + std::to_string(stats.skipped_empty) + " empty skipped";
+  if (stats.with_hard_negative) msg += ", " + std::to_string(stats.with_hard_negative) + " with hard negatives";
+  log_info(msg);
+  sampler_ = std::make_unique<BatchSampler>(&examples_, cfg_.batch_size, cfg_.seed);
+  total_steps_ = cfg_.steps > 0 ? cfg_.steps : cfg_.epochs * sampler_->batches_per_epoch();
+  if (!cfg_.eval_sts.empty()) dev_pairs_ = read_sts_file(cfg_.eval_sts);
+}
+
+void Trainer::setup_optimizer() {
+  std::vector<torch::Tensor> decay, no_decay;
+  auto split = [&](torch::nn::Module& m) {
+    for (auto& p : m.named_parameters(true)) {
+      const std::string& n = p.key();
+      const bool is_bias = n.size() >= 4 && n.compare(n.size() - 4, 4, "bias") == 0;
+      if (is_bias || n.find("norm") != std::string::npos || p.value().dim() < 2) {
+        no_decay.push_back(p.value());
+      } else {
+        decay.push_back(p.value());
+      }
+    }
+  };
+  split(*encoder_);
+  if (mlm_head_) split(*mlm_head_);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
+                                 torch::optim::AdamWOptions(cfg_.lr).weight_decay(cfg_.weight_decay)));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
+                                    torch::optim::AdamWOptions(cfg_.lr).weight_decay(0.0)));
+  optimizer_ = std::make_unique<torch::optim::AdamW>(std::move(groups),
+                                                     torch::optim::AdamWOptions(cfg_.lr));
+}
+
+double Trainer::lr_at(int64_t step, double elapsed) const {
+  double progress = static_cast<double>(step) / std::max<int64_t>(1, total_steps_);
+  if (cfg_.time_limit > 0) progress = std::max(progress, elapsed / cfg_.time_limit);
+  progress = std::min(1.0, progress);
+  if (cfg_.warmup > 0 && progress < cfg_.warmup) return cfg_.lr * progress / cfg_.warmup;
+  return cfg_.lr * std::max(0.0, (1.0 - progress) / (1.0 - cfg_.warmup));
+}
+
+torch::Tensor Trainer::step_loss(const std::vector<size_t>& batch, int64_t step, int64_t* tokens) {
+  const int64_t B = static_cast<int64_t>(batch.size());
+  std::vector<const std::vector<int>*> rows;
+  compat::AutocastGuard autocast(device_.is_cuda() ? at::kCUDA : at::kCPU, cfg_.bf16);
+  if (cfg_.objective == "unsup") {
+    // Each sentence twice in one forward pass: independent dropout masks make the two views.
+    for (int view = 0; view < 2; ++view)
+      for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);
+    TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
+    *tokens = tb.tokens;
+    auto z = encoder_->pool(encoder_->forward(tb.ids, tb.mask), tb.mask, true);
+    return info_nce_loss(z.narrow(0, 0, B), z.narrow(0, B, B), cfg_.temperature);
+  }
+  if (cfg_.objective == "sup") {
+    for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);
+    for (size_t i : batch) rows.push_back(&examples_[i].texts[1]);
+    std::vector<int64_t> hard(B, -1);
+    for (int64_t k = 0; k < B; ++k) {
+      const Example& ex = examples_[batch[k]];
+      if (ex.texts.size() == 3) {
+        hard[k] = static_cast<int64_t>(rows.size()) - B;  // column among candidates
+        rows.push_back(&ex.texts[2]);
+      }
+    }
+    TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
+    *tokens = tb.tokens;
+    auto z = encoder_->pool(encoder_->forward(tb.ids, tb.mask), tb.mask, true);
+    auto candidates = z.narrow(0, B, z.size(0) - B);
+    return info_nce_loss(z.narrow(0, 0, B), candidates, cfg_.temperature,
+                         torch::tensor(hard, torch::kLong), cfg_.hard_negative_weight);
+  }
+  if (cfg_.objective == "cosent") {
+    std::vector<float> gold;
+    for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);
+    for (size_t i : batch) {
+      rows.push_back(&examples_[i].texts[1]);
+      gold.push_back(examples_[i].score);
+    }
+    TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
+    *tokens = tb.tokens;
+    auto z = encoder_->pool(encoder_->forward(tb.ids, tb.mask), tb.mask, true);
+    return cosent_loss(z.narrow(0, 0, B), z.narrow(0, B, B), torch::tensor(gold), cfg_.cosent_scale);
+  }
+  // mlm
+  for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);
+  TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
+  *tokens = tb.tokens;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg_.seed * 1000003ull + static_cast<uint64_t>(step));
+  auto [input, labels] = mask_tokens(tb.ids.cpu(), tb.mask.cpu(), model_config_.encoder.vocab_size,
+                                     cfg_.mlm_probability, gen);
+  input = input.to(device_);
+  labels = labels.to(device_);
+  auto hidden = encoder_->forward(input, tb.mask);
+  auto selected = labels.ne(-100);
+  auto h = hidden.index({selected});
+  auto logits = mlm_head_->forward(h, encoder_->embeddings->token->weight);
+  return torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels.index({selected}));
+}
+
+double Trainer::evaluate() {
+  if (dev_pairs_.empty()) return -1;
+  encoder_->eval();
+  BatchEmbedOptions o;
+  o.max_len = std::max(cfg_.max_len, std::min(128, model_config_.encoder.max_len));
+  o.batch_size = 128;
+  o.bf16 = cfg_.bf16;
+  auto embed = [&](const std::vector<std::string>& texts) {
+    std::vector<std::vector<int>> pieces(texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) pieces[i] = tokenizer_->encode(texts[i]);
+    return embed_piece_lists(encoder_, pieces, o, device_);
+  };
+  const StsResult r = evaluate_sts(dev_pairs_, embed, model_config_.encoder.hidden);
+  encoder_->train();
+  return r.spearman;
+}
+
+void Trainer::append_log(const nlohmann::json& record) {
+  std::ofstream out(join_path(cfg_.output, "train_log.jsonl"), std::ios::app);
+  out << record.dump() << "\n";
+}
+
+void Trainer::prune_log_after(int64_t step) {
+  const std::string path = join_path(cfg_.output, "train_log.jsonl");
+  if (!path_exists(path)) return;
+  std::string kept;
+  LineReader reader(path);
+  std::string line;
+  while (reader.next(line)) {
+    try {
+      auto j = nlohmann::json::parse(line);
+      if (j.value("step", int64_t{0}) <= step) kept += line + "\n";
+    } catch (const nlohmann::json::exception&) {
+      // A line cut by a kill: drop it.
+    }
+  }
+  write_file_atomic(path, kept);
+}
+
+void Trainer::save_final_model(const std::string& dir, SaveMode mode, int64_t step, double dev) {
+  ModelConfig mc = model_config_;
+  nlohmann::json training = cfg_;
+  mc.provenance["training"] = {{"config", training}, {"steps", step}, {"total_steps", total_steps_}};
+  if (dev >= 0) mc.provenance["training"]["dev_spearman"] = dev;
+  if (initial_dev_ >= 0) mc.provenance["training"]["initial_dev_spearman"] = initial_dev_;
+  mc.provenance["training"]["history"] = model_config_.provenance.value("training", nlohmann::json());
+  save_model(dir, mc, encoder_, tokenizer_->serialized_model(), mode);
+}
+
+void Trainer::save_checkpoint(int64_t step) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(cfg_.output) / kCheckpointsDir;
+  make_directories(root.string());
+  AtomicDirectory dir((root / step_dir_name(step)).string());
+  write_model_files(dir.temp_path(), model_config_, encoder_, tokenizer_->serialized_model());
+  if (mlm_head_)
+    write_file_atomic(join_path(dir.temp_path(), "mlm_head.safetensors"),
+                      serialize_safetensors(module_tensors(*mlm_head_)));
+  torch::save(*optimizer_, join_path(dir.temp_path(), "optimizer.pt"));
+  const double elapsed = elapsed_before_ + std::chrono::duration<double>(Clock::now() - start_time_).count();
+  nlohmann::json state = {{"step", step},
+                          {"batches_drawn", sampler_->batches_drawn()},
+                          {"best_dev", best_dev_},
+                          {"best_step", best_step_},
+                          {"initial_dev", initial_dev_},
+                          {"elapsed_seconds", elapsed},
+                          {"objective", cfg_.objective},
+                          {"train_config", cfg_}};
+  write_file_atomic(join_path(dir.temp_path(), "state.json"), state.dump(2) + "\n");
+  dir.commit();
+  // Keep the newest `keep_checkpoints`.
+  std::vector<fs::path> all;
+  for (const auto& e : fs::directory_iterator(root)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory() && name.rfind("step-", 0) == 0 && name.find(".tmp-") == std::string::npos)
+      all.push_back(e.path());
+  }
+  std::sort(all.begin(), all.end());
+  for (size_t i = 0; i + cfg_.keep_checkpoints < all.size(); ++i) remove_all(all[i].string());
+}
+
+void Trainer::load_checkpoint(const std::filesystem::path& dir) {
+  const nlohmann::json state = nlohmann::json::parse(read_file((dir / "state.json").string()));
+  if (state.value("objective", "") != cfg_.objective)
+    throw std::invalid_argument("train --resume: the checkpoint in " + dir.string() + " was made by objective '" +
+                                state.value("objective", "") + "', not '" + cfg_.objective + "'");
+  LoadedModel m = load_model(dir.string(), torch::kCPU);
+  model_config_ = m.config;
+  tokenizer_ = m.tokenizer;
+  encoder_ = m.encoder;
+  encoder_->to(device_);
+  if (cfg_.objective == "mlm") {
+    mlm_head_ = MlmHead(model_config_.encoder);
+    load_module_tensors(*mlm_head_, SafetensorsFile::read((dir / "mlm_head.safetensors").string()));
+    mlm_head_->to(device_);
+  }
+  setup_optimizer();
+  torch::load(*optimizer_, (dir / "optimizer.pt").string(), device_);
+  start_step_ = state.at("step").get<int64_t>();
+  best_dev_ = state.value("best_dev", -1.0);
+  best_step_ = state.value("best_step", int64_t{-1});
+  initial_dev_ = state.value("initial_dev", -1.0);
+  elapsed_before_ = state.value("elapsed_seconds", 0.0);
+  setup_data();
+  sampler_->seek(state.at("batches_drawn").get<int64_t>());
+  prune_log_after(start_step_);
+  log_info("resumed from " + dir.string() + " at step " + std::to_string(start_step_));
+}
+
+TrainResult Trainer::run() {
+  cfg_.validate();
+  configure_torch_threads(cfg_.threads);
+  device_ = resolve_device(cfg_.device);
+  if (device_.is_cuda()) {
+    // Full-precision matmuls stay fp32 unless --bf16; TF32 would silently change numerics.
+  }
+  const std::filesystem::path ckpt = newest_checkpoint(cfg_.output);
+  if (cfg_.resume) {
+    if (ckpt.empty())
+      throw std::invalid_argument("train --resume: no checkpoint in '" + cfg_.output + "/checkpoints'");
+    load_checkpoint(ckpt);
+  } else {
+    if (is_directory(cfg_.output) && !std::filesystem::is_empty(cfg_.output))
+      throw std::invalid_argument("train: output directory '" + cfg_.output +
+                                  "' exists and is not empty (use --resume to continue it, or "
+                                  "choose a new directory)");
+    make_directories(cfg_.output);
+    setup_model();
+    setup_data();
+    setup_optimizer();
+  }
+  write_file_atomic(join_path(cfg_.output, "train_config.json"), nlohmann::json(cfg_).dump(2) + "\n");
+  nlohmann::json effective = cfg_;
+  effective["encoder"] = model_config_.encoder;
+  effective["pooling"] = model_config_.pooling;
+  effective["resolved_device"] = device_.str();
+  effective["total_steps"] = total_steps_;
+  log_info("train config: " + effective.dump());
+
+  start_time_ = Clock::now();
+  TrainResult result;
+  if (!dev_pairs_.empty() && start_step_ == 0) {
+    initial_dev_ = evaluate();
+    log_info("dev spearman before training: " + std::to_string(initial_dev_));
+    append_log({{"step", 0}, {"dev_spearman", initial_dev_}});
+  }
+  encoder_->train();
+  if (mlm_head_) mlm_head_->train();
+
+  std::vector<torch::Tensor> params;
+  for (auto& p : encoder_->parameters()) params.push_back(p);
+  if (mlm_head_)
+    for (auto& p : mlm_head_->parameters()) params.push_back(p);
+
+  std::unique_ptr<Progress> progress;
+  if (cfg_.progress) progress = std::make_unique<Progress>("train", total_steps_, "steps", 10.0);
+  double loss_sum = 0;
+  int64_t loss_count = 0, tokens_window = 0, sentences_window = 0;
+  int64_t tokens_total = 0, sentences_total = 0;
+  auto window_start = Clock::now();
+  int64_t step = start_step_;
+  double last_loss = 0;
+  while (step < total_steps_) {
+    const double elapsed = elapsed_before_ + std::chrono::duration<double>(Clock::now() - start_time_).count();
+    if (cfg_.time_limit > 0 && elapsed >= cfg_.time_limit) {
+      log_info("time limit reached at step " + std::to_string(step));
+      break;
+    }
+    if (g_stop_requested) break;
+    const double lr = lr_at(step, elapsed);
+    for (auto& group : optimizer_->param_groups())
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    // Per-step seeding makes dropout and masking a function of (seed, step): a resumed run
+    // replays exactly what an uninterrupted one would have done.
+    torch::manual_seed(cfg_.seed * 7919ull + static_cast<uint64_t>(step));
+    const std::vector<size_t> batch = sampler_->next();
+    int64_t tokens = 0;
+    optimizer_->zero_grad();
+    torch::Tensor loss = step_loss(batch, step, &tokens);
+    loss.backward();
+    if (cfg_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, cfg_.grad_clip);
+    optimizer_->step();
+    ++step;
+    last_loss = loss.item<double>();
+    if (!std::isfinite(last_loss))
+      throw std::runtime_error("training diverged: loss is " + std::to_string(last_loss) + " at step " +
+                               std::to_string(step) + " (lower --lr?)");
+    loss_sum += last_loss;
+    ++loss_count;
+    tokens_window += tokens;
+    sentences_window += static_cast<int64_t>(batch.size());
+    tokens_total += tokens;
+    sentences_total += static_cast<int64_t>(batch.size());
+
+    const bool eval_now = !dev_pairs_.empty() && (step % cfg_.eval_every == 0 || step == total_steps_);
+    if (step % cfg_.log_every == 0 || step == total_steps_ || eval_now) {
+      const double secs = std::chrono::duration<double>(Clock::now() - window_start).count();
+      nlohmann::json rec = {{"step", step},
+                            {"epoch", sampler_->epoch()},
+                            {"loss", loss_sum / std::max<int64_t>(1, loss_count)},
+                            {"lr", lr},
+                            {"sentences_per_s", secs > 0 ? sentences_window / secs : 0.0},
+                            {"tokens_per_s", secs > 0 ? tokens_window / secs : 0.0}};
+      if (eval_now) {
+        const double dev = evaluate();
+        rec["dev_spearman"] = dev;
+        if (dev > best_dev_) {
+          best_dev_ = dev;
+          best_step_ = step;
+          save_final_model(cfg_.output, SaveMode::kUpdateFiles, step, dev);
+        }
+      }
+      append_log(rec);
+      if (progress) {
+        char buf[200];
+        std::snprintf(buf, sizeof(buf), "epoch %lld lr %.2e loss %.4f sent/s %.0f tok/s %.0f",
+                      static_cast<long long>(sampler_->epoch()), lr, rec["loss"].get<double>(),
+                      rec["sentences_per_s"].get<double>(), rec["tokens_per_s"].get<double>());
+        std::string extra = buf;
+        if (rec.contains("dev_spearman"))
+          extra += " dev " + std::to_string(rec["dev_spearman"].get<double>()).substr(0, 5);
+        progress->update(step, extra);
+      }
+      loss_sum = 0;
+      loss_count = tokens_window = sentences_window = 0;
+      window_start = Clock::now();
+    }
+    if (cfg_.save_every > 0 && step % cfg_.save_every == 0 && step < total_steps_) save_checkpoint(step);
+  }
+  result.interrupted = g_stop_requested != 0;
+  result.steps = step;
+  result.final_loss = last_loss;
+  result.seconds = std::chrono::duration<double>(Clock::now() - start_time_).count();
+  result.tokens_per_second = result.seconds > 0 ? tokens_total / result.seconds : 0;
+  result.sentences_per_second = result.seconds > 0 ? sentences_total / result.seconds : 0;
+  if (progress) progress->finish(step, "loss " + std::to_string(last_loss));
+
+  save_checkpoint(step);
+  if (result.interrupted) {
+    log_info("stopped at step " + std::to_string(step) + "; checkpoint saved, continue with --resume");
+    if (dev_pairs_.empty()) save_final_model(cfg_.output, SaveMode::kUpdateFiles, step, -1);
+  } else if (!dev_pairs_.empty()) {
+    // DIR holds the best model; DIR/last the final one.
+    if (best_step_ != step) {
+      const double dev = evaluate();
+      if (dev > best_dev_) {
+        best_dev_ = dev;
+        best_step_ = step;
+        save_final_model(cfg_.output, SaveMode::kUpdateFiles, step, dev);
+      }
+    }
+    save_final_model(join_path(cfg_.output, "last"), SaveMode::kReplaceDirectory, step, -1);
+  } else {
+    save_final_model(cfg_.output, SaveMode::kUpdateFiles, step, -1);
+  }
+  result.best_dev = best_dev_;
+  result.best_step = best_step_;
+  result.initial_dev = initial_dev_;
+  return result;
+}
+
+}  // namespace
+
+TrainResult train_model(const TrainConfig& config) {
+  Trainer trainer(config);
+  return trainer.run();
+}
+
+}  // namespace sembed
