@@ -3,7 +3,7 @@
 // sentences. Prints one JSON object on stdout; progress goes to stderr.
 //
 //   encode_bench --model DIR --input sentences.txt [--threads 2] [--batch-size 64]
-//                [--repeat 1] [--out-dir DIR]
+//                [--repeat 3] [--min-seconds 30] [--out-dir DIR]
 //
 // The timed part is Embedder::embed_pieces on ids tokenised beforehand (tokenisation is timed on
 // its own): the same work the PyTorch baseline (bench/pytorch_encoder.py) does on the same ids.
@@ -31,13 +31,16 @@ namespace sembed {
 namespace {
 
 struct Options {
-  std::string model;    // model directory
-  std::string input;    // one sentence per line
-  int threads = 2;      // LibTorch intra-op threads (and tokenisation threads)
-  int batch_size = 64;  // sentences per forward pass
-  int repeat = 1;       // timed passes per precision (the fastest one is reported)
-  int warmup = 256;     // sentences embedded before timing (first allocations, oneDNN setup)
-  std::string out_dir;  // where ids.txt and the vectors go ("" = nowhere)
+  std::string model;        // model directory
+  std::string input;        // one sentence per line
+  int threads = 2;          // LibTorch intra-op threads (and tokenisation threads)
+  int batch_size = 64;      // sentences per forward pass
+  int repeat = 3;           // at most this many timed passes per precision (fastest reported)
+  double min_seconds = 30;  // ... stopping once the passes took this long together
+  int warmup = 256;         // sentences embedded before timing (first allocations, oneDNN setup)
+  std::string out_dir;      // where ids.txt and the vectors go ("" = nowhere)
+  bool skip_fp32 = false;   // time bf16 only (for profiling one precision)
+  bool skip_bf16 = false;   // time fp32 only
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -63,11 +66,13 @@ Timing time_embedder(const Embedder& embedder, const std::vector<std::vector<int
       pieces.begin(), pieces.begin() + std::min<size_t>(pieces.size(), o.warmup));
   embedder.embed_pieces(warm, embedder.normalizes());
   Timing t;
-  for (int r = 0; r < o.repeat; ++r) {
+  double total = 0;
+  for (int r = 0; r < o.repeat && (r == 0 || total < o.min_seconds); ++r) {
     t.stats = EmbedStats{};
     const auto start = std::chrono::steady_clock::now();
     t.vectors = embedder.embed_pieces(pieces, embedder.normalizes(), 0, &t.stats);
     t.seconds.push_back(seconds_since(start));
+    total += t.seconds.back();
     log_info(label + ": pass " + std::to_string(r + 1) + " " + std::to_string(t.seconds.back()) +
              " s, " + std::to_string(pieces.size() / t.seconds.back()) + " sentences/s");
   }
@@ -118,6 +123,12 @@ int run(const Options& o) {
 
   log_info("encode_bench: " + std::to_string(texts.size()) + " sentences, " +
            std::to_string(o.threads) + " threads, batches of " + std::to_string(o.batch_size));
+  if (o.skip_fp32 || o.skip_bf16) {
+    const Timing t = o.skip_fp32 ? time_embedder(bf16, pieces, o, "sembed bf16")
+                                 : time_embedder(fp32, pieces, o, "sembed fp32");
+    std::printf("%s\n", describe(t, texts.size()).dump(2).c_str());
+    return 0;
+  }
   const Timing t32 = time_embedder(fp32, pieces, o, "sembed fp32");
   const Timing t16 = time_embedder(bf16, pieces, o, "sembed bf16");
 
@@ -189,11 +200,17 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", o.batch_size, "Sentences per forward pass")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--repeat", o.repeat, "Timed passes per precision (fastest reported)")
+  app.add_option("--min-seconds", o.min_seconds,
+                 "Stop repeating once the passes took this long together")
+      ->capture_default_str();
+  app.add_option("--repeat", o.repeat,
+                 "At most this many timed passes per precision (fastest reported)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--warmup", o.warmup, "Sentences embedded before timing")->capture_default_str();
   app.add_option("--out-dir", o.out_dir, "Write ids.txt, sembed_fp32.npy, sembed_bf16.npy here");
+  app.add_flag("--skip-fp32", o.skip_fp32, "Time bf16 only (prints that timing alone)");
+  app.add_flag("--skip-bf16", o.skip_bf16, "Time fp32 only (prints that timing alone)");
   CLI11_PARSE(app, argc, argv);
   try {
     return sembed::run(o);

@@ -13,7 +13,8 @@
 # 4. bench/pytorch_encoder.py (Debian's /usr/bin/python3 with python3-torch 1.13): reads
 #    model.safetensors itself, embeds the same ids sentence-transformers style, and checks that
 #    its fp32 vectors equal sembed's (mean cosine must exceed 0.9999, else the run fails: the
-#    comparison would not be of the same model).
+#    comparison would not be of the same model). For context it also times fp32 with its Linear
+#    layers on oneDNN, the GEMM library sembed uses for fp32 inference.
 # 5. One JSON object with sentences/s of all four, the ratios, and the fp32/bf16 agreement,
 #    printed and written to BUILD_DIR/bench-results/encode/ (never the source tree: the data
 #    must not be committed).
@@ -21,8 +22,12 @@
 # Needs the targets `sembed` and `encode_bench` built. Timings are disturbed by anything else
 # running: the JSON records the load average before and after.
 # Environment: SEMBED_DATA_DIR (default <repo>/../shared/data), THREADS (default 2), BATCH (64),
-# REPEAT (timed passes per configuration, fastest kept; default 1), LIMIT (first N sentences
-# only; default all), PYTHON (default /usr/bin/python3), REBUILD=1 (redo tokenizer and model).
+# REPEAT and MIN_SECONDS (timed passes per configuration: up to REPEAT, default 3, stopping once
+# they took MIN_SECONDS together, default 30; the fastest counts, so that a short run is not one
+# noisy sample), LIMIT (first N sentences only; default all), PYTHON (default /usr/bin/python3),
+# REBUILD=1 (redo tokenizer and model), MODEL (an existing mean-pooling model directory, e.g. a
+# trained one, instead of the random "small" one: random weights barely move a pre-LN stack off
+# its embeddings, so they flatter the fp32/bf16 agreement).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +36,8 @@ build=$(cd "$build" && pwd)
 data=${SEMBED_DATA_DIR:-$repo/../shared/data}
 threads=${THREADS:-2}
 batch=${BATCH:-64}
-repeat=${REPEAT:-1}
+repeat=${REPEAT:-3}
+min_seconds=${MIN_SECONDS:-30}
 python=${PYTHON:-/usr/bin/python3}
 sembed=$build/sembed
 bench=$build/bench/encode_bench
@@ -66,24 +72,26 @@ else
   cp "$out/sentences-all.txt" "$out/sentences.txt"
 fi
 
-if [[ ! -s $out/tok.model ]]; then
+model=${MODEL:-$out/model}
+if [[ -z ${MODEL:-} && ! -s $out/tok.model ]]; then
   echo "== training a 5000-piece tokenizer on $(wc -l < "$out/sentences-all.txt") sentences" >&2
   "$sembed" -q tokenizer train -i "$out/sentences-all.txt" -o "$out/tok.model" \
     --vocab-size 5000 --threads "$threads"
 fi
-if [[ ! -f $out/model/config.json ]]; then
+if [[ -z ${MODEL:-} && ! -f $out/model/config.json ]]; then
   echo "== sembed init --preset small" >&2
   "$sembed" -q init --preset small -t "$out/tok.model" -o "$out/model" --seed 1
 fi
 
 echo "== load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "== sembed ($threads threads, batches of $batch)" >&2
-"$bench" --model "$out/model" --input "$out/sentences.txt" --threads "$threads" \
-  --batch-size "$batch" --repeat "$repeat" --out-dir "$out/run" > "$out/run/sembed.json"
+"$bench" --model "$model" --input "$out/sentences.txt" --threads "$threads" \
+  --batch-size "$batch" --repeat "$repeat" --min-seconds "$min_seconds" --out-dir "$out/run" \
+  > "$out/run/sembed.json"
 echo "== pytorch ($python)" >&2
-"$python" "$repo/bench/pytorch_encoder.py" --model "$out/model" --ids "$out/run/ids.txt" \
-  --threads "$threads" --batch-size "$batch" --repeat "$repeat" \
-  --compare "$out/run/sembed_fp32.npy" --compare-bf16 "$out/run/sembed_bf16.npy" \
+"$python" "$repo/bench/pytorch_encoder.py" --model "$model" --ids "$out/run/ids.txt" \
+  --threads "$threads" --batch-size "$batch" --repeat "$repeat" --min-seconds "$min_seconds" \
+  --compare "$out/run/sembed_fp32.npy" --compare-bf16 "$out/run/sembed_bf16.npy" --onednn-fp32 \
   > "$out/run/pytorch.json"
 
 result=$out/result-$(date +%Y%m%d-%H%M%S).json
@@ -96,7 +104,8 @@ rate = lambda side: side["sentences_per_s"]
 same = p["cosine_vs_sembed_fp32"]["mean"]
 r = {
     "benchmark": "encode",
-    "sentences": s["sentences"], "tokens": s["tokens"], "encoder": s["encoder"],
+    "model": s["model"], "sentences": s["sentences"], "tokens": s["tokens"],
+    "encoder": s["encoder"],
     "threads": s["threads"], "batch_size": s["batch_size"], "torch_python": p["torch_version"],
     "sentences_per_s": {
         "sembed_fp32": rate(s["sembed_fp32"]), "sembed_bf16": rate(s["sembed_bf16"]),
@@ -106,6 +115,10 @@ r = {
         "bf16_sembed_over_pytorch": rate(s["sembed_bf16"]) / rate(p["pytorch_bf16"]),
         # sentence-transformers runs fp32 unless told otherwise.
         "sembed_bf16_over_pytorch_fp32": rate(s["sembed_bf16"]) / rate(p["pytorch_fp32"])},
+    # Context: PyTorch fp32 with its Linear layers on oneDNN, as sembed runs fp32 inference (the
+    # ATen default here is OpenBLAS): how much of the fp32 gap is the choice of GEMM library.
+    "pytorch_fp32_onednn_sentences_per_s": rate(p["pytorch_fp32_onednn"]),
+    "fp32_sembed_over_pytorch_onednn": rate(s["sembed_fp32"]) / rate(p["pytorch_fp32_onednn"]),
     "goal_ratio": 2.0,
     "cosine_sembed_fp32_bf16": s["cosine_fp32_bf16"],
     "goal_cosine_fp32_bf16": 0.999,

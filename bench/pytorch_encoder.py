@@ -8,7 +8,8 @@ encode() does: longest first, batches of 64 padded to their longest row, torch.i
 mean pooling over the mask, L2 normalisation; once in fp32 and once under bf16 autocast.
 
     /usr/bin/python3 bench/pytorch_encoder.py --model DIR --ids ids.txt [--threads 2]
-        [--batch-size 64] [--repeat 1] [--compare sembed_fp32.npy] [--compare-bf16 sembed_bf16.npy]
+        [--batch-size 64] [--repeat 3] [--min-seconds 30] [--compare sembed_fp32.npy]
+        [--compare-bf16 sembed_bf16.npy] [--onednn-fp32]
 
 ids.txt: one sentence per line, its piece ids separated by spaces, no special tokens (what
 `sembed tokenizer encode` prints, and what encode_bench --out-dir writes). Prints one JSON object.
@@ -16,6 +17,7 @@ Written for Debian's python3-torch 1.13 (run it with /usr/bin/python3).
 """
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -133,6 +135,29 @@ class Encoder(nn.Module):
         return self.final_norm(x)
 
 
+class OneDnnLinear(nn.Module):
+    """fp32 Linear on oneDNN's inner product (what sembed uses for fp32 inference) instead of
+    ATen's addmm, which Debian's torch sends to OpenBLAS. For the extra 'pytorch_fp32_onednn'
+    measurement: the same GEMM library on both sides."""
+
+    def __init__(self, linear):
+        super().__init__()
+        self.weight, self.bias = linear.weight, linear.bias
+
+    def forward(self, x):
+        y = torch._C._nn.mkldnn_linear(x.reshape(-1, x.shape[-1]).contiguous().to_mkldnn(),
+                                       self.weight, self.bias).to_dense()
+        return y.view(*x.shape[:-1], y.shape[-1])
+
+
+def with_onednn_linears(model):
+    for layer in model.layers:
+        for parent, name in ((layer.attention, "qkv"), (layer.attention, "out"),
+                             (layer.ffn, "up"), (layer.ffn, "down")):
+            setattr(parent, name, OneDnnLinear(getattr(parent, name)))
+    return model
+
+
 def mean_pool_normalize(hidden, mask):
     m = mask.unsqueeze(-1).to(hidden.dtype)
     pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
@@ -171,16 +196,39 @@ def cosines(a, b):
     return {"mean": float(c.mean()), "min": float(c.min()), "max_abs_diff": float(np.abs(a - b).max())}
 
 
+def time_passes(model, rows, args, name, bf16, result, vectors):
+    """Warms up, then times up to args.repeat passes (stopping once they took args.min_seconds
+    together); keeps the fastest time and the last vectors. Same policy as encode_bench."""
+    embed(model, rows[: args.warmup], args.batch_size, bf16)
+    passes = []
+    for r in range(args.repeat):
+        if r > 0 and sum(passes) >= args.min_seconds:
+            break
+        start = time.perf_counter()
+        vectors[name] = embed(model, rows, args.batch_size, bf16)
+        passes.append(time.perf_counter() - start)
+        print(f"{name}: pass {r + 1} {passes[-1]:.2f} s, {len(rows) / passes[-1]:.1f} "
+              "sentences/s", file=sys.stderr)
+    best = min(passes)
+    result[name] = {"seconds": best, "sentences_per_s": len(rows) / best,
+                    "all_pass_seconds": passes}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="sembed model directory")
     p.add_argument("--ids", required=True, help="piece ids, one sentence per line")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--repeat", type=int, default=1, help="timed passes (fastest reported)")
+    p.add_argument("--repeat", type=int, default=3, help="at most this many timed passes")
+    p.add_argument("--min-seconds", type=float, default=30,
+                   help="stop repeating once the passes took this long together")
     p.add_argument("--warmup", type=int, default=256, help="sentences embedded before timing")
     p.add_argument("--compare", help="sembed's fp32 vectors (.npy) for the same ids")
     p.add_argument("--compare-bf16", help="sembed's bf16 vectors (.npy)")
+    p.add_argument("--only", choices=["fp32", "bf16"], help="time one precision (profiling)")
+    p.add_argument("--onednn-fp32", action="store_true",
+                   help="also time fp32 with oneDNN linears ('pytorch_fp32_onednn')")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -197,17 +245,16 @@ def main():
               "sentences": len(rows), "batch_size": args.batch_size}
     vectors = {}
     for name, bf16 in (("pytorch_fp32", False), ("pytorch_bf16", True)):
-        embed(model, rows[: args.warmup], args.batch_size, bf16)
-        passes = []
-        for r in range(args.repeat):
-            start = time.perf_counter()
-            vectors[name] = embed(model, rows, args.batch_size, bf16)
-            passes.append(time.perf_counter() - start)
-            print(f"{name}: pass {r + 1} {passes[-1]:.2f} s, {len(rows) / passes[-1]:.1f} "
-                  "sentences/s", file=sys.stderr)
-        best = min(passes)
-        result[name] = {"seconds": best, "sentences_per_s": len(rows) / best,
-                        "all_pass_seconds": passes}
+        if not args.only or args.only == name[-4:]:
+            time_passes(model, rows, args, name, bf16, result, vectors)
+    if args.only:
+        print(json.dumps(result, indent=2))
+        return
+    if args.onednn_fp32:
+        onednn = with_onednn_linears(copy.deepcopy(model))
+        time_passes(onednn, rows, args, "pytorch_fp32_onednn", False, result, vectors)
+        result["cosine_onednn_vs_aten_fp32"] = cosines(vectors["pytorch_fp32_onednn"],
+                                                       vectors["pytorch_fp32"])
     result["cosine_pytorch_fp32_bf16"] = cosines(vectors["pytorch_fp32"], vectors["pytorch_bf16"])
     if args.compare:
         result["cosine_vs_sembed_fp32"] = cosines(vectors["pytorch_fp32"], np.load(args.compare))

@@ -41,18 +41,19 @@ class IndexCommand : public Command {
       throw UsageError(e.what());
     }
     std::unique_ptr<Progress> progress;
-    const nlohmann::json saved = serve::SearchCorpus::build_hnsw(
-        dir_, params_, [&](int64_t done, int64_t total) {
+    const nlohmann::json saved =
+        serve::SearchCorpus::build_hnsw(dir_, params_, [&](int64_t done, int64_t total) {
           if (!progress) progress = std::make_unique<Progress>("index", total, "rows");
           progress->update(done);
         });
     if (progress) progress->finish(saved.value("rows", int64_t{0}));
-    std::printf("indexed %lld rows (dim %lld, m %d, ef_construction %d) in %.1fs on %d threads -> "
-                "%s (%.1f MB)\n",
-                (long long)saved.value("rows", int64_t{0}), (long long)saved.value("dim", int64_t{0}),
-                params_.m, params_.ef_construction, saved.value("build_seconds", 0.0),
-                saved.value("build_threads", 0), serve::HnswIndex::index_path(dir_).c_str(),
-                saved.value("index_bytes", int64_t{0}) / 1e6);
+    std::printf(
+        "indexed %lld rows (dim %lld, m %d, ef_construction %d) in %.1fs on %d threads -> "
+        "%s (%.1f MB)\n",
+        (long long)saved.value("rows", int64_t{0}), (long long)saved.value("dim", int64_t{0}),
+        params_.m, params_.ef_construction, saved.value("build_seconds", 0.0),
+        saved.value("build_threads", 0), serve::HnswIndex::index_path(dir_).c_str(),
+        saved.value("index_bytes", int64_t{0}) / 1e6);
     return 0;
   }
 
@@ -63,6 +64,8 @@ class IndexCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> make_index_command() { return std::make_unique<IndexCommand>(); }
+std::unique_ptr<Command> make_index_command() {
+  return std::make_unique<IndexCommand>();
+}
 
 }  // namespace sembed::cli

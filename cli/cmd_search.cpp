@@ -116,6 +116,8 @@ class SearchCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> make_search_command() { return std::make_unique<SearchCommand>(); }
+std::unique_ptr<Command> make_search_command() {
+  return std::make_unique<SearchCommand>();
+}
 
 }  // namespace sembed::cli

@@ -1,7 +1,7 @@
 // sembed serve: the HTTP server (embeddings, similarity, semantic search).
-#include <CLI/CLI.hpp>
 #include <pthread.h>
 #include <signal.h>
+#include <CLI/CLI.hpp>
 
 #include <atomic>
 #include <cstdlib>
@@ -123,6 +123,8 @@ class ServeCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> make_serve_command() { return std::make_unique<ServeCommand>(); }
+std::unique_ptr<Command> make_serve_command() {
+  return std::make_unique<ServeCommand>();
+}
 
 }  // namespace sembed::cli

@@ -7,6 +7,7 @@
 #include "cli/command.h"
 #include "cli/model_flags.h"
 #include "common/log.h"
+#include "training/recipe.h"
 #include "training/trainer.h"
 
 namespace sembed::cli {
@@ -24,7 +25,8 @@ class TrainCommand : public Command {
         "train",
         "Train an encoder. Objectives: unsup (SimCSE: each sentence encoded twice with "
         "independent dropout, InfoNCE over in-batch negatives; data: one sentence per line), sup "
-        "(anchor<TAB>positive[<TAB>hard_negative]), cosent (sentence1<TAB>sentence2<TAB>score or the "
+        "(anchor<TAB>positive[<TAB>hard_negative]), cosent (sentence1<TAB>sentence2<TAB>score or "
+        "the "
         "STS-B release format), mlm (masked-LM warm-up; data: one sentence per line). DIR gets the "
         "model (best by dev score with --eval-sts, last/ beside it), checkpoints/ and "
         "train_log.jsonl. Ctrl-C saves a checkpoint and exits 0; --resume continues.");
@@ -32,12 +34,22 @@ class TrainCommand : public Command {
     s->add_option("--objective", cfg_.objective, "unsup, sup, cosent or mlm")
         ->check(CLI::IsMember({"unsup", "sup", "cosent", "mlm"}))
         ->capture_default_str();
+    s->add_option(
+        "--recipe", recipe_.recipe_path,
+        "Run a whole recipe (recipes/*.json): corpus, tokenizer and every training stage; "
+        "DIR/work/ caches each step (run again to resume)");
+    s->add_option("--time-scale", recipe_.time_scale, "With --recipe: multiply stage time limits")
+        ->capture_default_str();
     s->add_option("-d,--data", cfg_.data, "Training data file(s)")->expected(1, -1);
     s->add_option("-o,--output", cfg_.output, "Output directory")->required();
     auto* init = s->add_option("--init", cfg_.init, "Start from this model directory");
-    auto* tok = s->add_option("-t,--tokenizer", cfg_.tokenizer, "Start a fresh model on this tokenizer");
+    auto* tok =
+        s->add_option("-t,--tokenizer", cfg_.tokenizer, "Start a fresh model on this tokenizer");
     init->excludes(tok);
     flags_.add_to(s, /*with_max_len=*/false);
+    s->add_option("--idf-corpus", cfg_.idf_corpus,
+                  "idf_mean pooling: piece IDF from these files (default for a new model: the "
+                  "training texts)");
     s->add_option("--device", cfg_.device, "cpu, cuda, cuda:N or auto")->capture_default_str();
     s->add_option("--batch-size", cfg_.batch_size, "Examples per step")->capture_default_str();
     max_len_opt_ = s->add_option("--max-len", cfg_.max_len,
@@ -46,33 +58,40 @@ class TrainCommand : public Command {
                        ->capture_default_str();
     s->add_option("--lr", cfg_.lr, "Peak learning rate (AdamW)")->capture_default_str();
     s->add_option("--warmup", cfg_.warmup, "Warm-up fraction of the steps")->capture_default_str();
-    auto* epochs = s->add_option("--epochs", cfg_.epochs, "Passes over the data")->capture_default_str();
-    auto* steps = s->add_option("--steps", cfg_.steps, "Exact number of steps (overrides --epochs)");
+    auto* epochs =
+        s->add_option("--epochs", cfg_.epochs, "Passes over the data")->capture_default_str();
+    auto* steps =
+        s->add_option("--steps", cfg_.steps, "Exact number of steps (overrides --epochs)");
     epochs->excludes(steps);
     s->add_option("--time-limit", cfg_.time_limit,
                   "Stop after this many seconds (as if finished; the schedule follows time)");
     s->add_option("--temperature", cfg_.temperature, "InfoNCE temperature")->capture_default_str();
-    s->add_option("--seed", cfg_.seed, "Seed for data order, dropout and init")->capture_default_str();
+    s->add_option("--seed", cfg_.seed, "Seed for data order, dropout and init")
+        ->capture_default_str();
     s->add_flag("--bf16", cfg_.bf16, "bf16 autocast with fp32 master weights");
     s->add_option("--eval-sts", cfg_.eval_sts, "STS dev file, evaluated every --eval-every steps");
-    s->add_option("--eval-every", cfg_.eval_every, "Steps between dev evaluations")->capture_default_str();
+    s->add_option("--eval-every", cfg_.eval_every, "Steps between dev evaluations")
+        ->capture_default_str();
     s->add_option("--save-every", cfg_.save_every, "Steps between checkpoints (0: end only)")
         ->capture_default_str();
     s->add_flag("--resume", cfg_.resume, "Continue from the newest checkpoint in --output");
     s->add_option("--weight-decay", cfg_.weight_decay, "AdamW weight decay")->capture_default_str();
-    s->add_option("--grad-clip", cfg_.grad_clip, "Max gradient norm (0: off)")->capture_default_str();
+    s->add_option("--grad-clip", cfg_.grad_clip, "Max gradient norm (0: off)")
+        ->capture_default_str();
     s->add_option("--hard-negative-weight", cfg_.hard_negative_weight,
                   "sup: logit bonus of each anchor's own hard negative")
         ->capture_default_str();
     s->add_option("--mlm-probability", cfg_.mlm_probability, "mlm: masked fraction")
         ->capture_default_str();
-    s->add_option("--log-every", cfg_.log_every, "Steps between log records")->capture_default_str();
+    s->add_option("--log-every", cfg_.log_every, "Steps between log records")
+        ->capture_default_str();
     s->add_option("--threads", cfg_.threads, "CPU threads (0 = all cores)")->capture_default_str();
     pooling_opt_ = s->get_option("--pooling");
     dropout_opt_ = s->get_option("--dropout");
   }
 
   int run() override {
+    if (!recipe_.recipe_path.empty()) return run_recipe_command();
     if (!cfg_.resume && cfg_.init.empty() && cfg_.tokenizer.empty())
       throw UsageError("give --init DIR or --tokenizer PATH.model (or --resume)");
     if (cfg_.data.empty()) throw UsageError("--data is required");
@@ -101,6 +120,26 @@ class TrainCommand : public Command {
   }
 
  private:
+  int run_recipe_command() {
+    recipe_.output = cfg_.output;
+    recipe_.threads = cfg_.threads;
+    if (subcommand->get_option("--device")->count() > 0) recipe_.device = cfg_.device;
+    try {
+      recipe_.validate();
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+    std::signal(SIGINT, on_sigint);
+    const RecipeResult r = run_recipe(recipe_);
+    std::signal(SIGINT, SIG_DFL);
+    std::printf("recipe finished in %.0fs -> %s\n", r.report.value("seconds", 0.0),
+                cfg_.output.c_str());
+    for (auto& [name, v] : r.report["final"].items())
+      std::printf("  %-10s spearman %.2f\n", name.c_str(), v["spearman"].get<double>());
+    return 0;
+  }
+
+  RecipeOptions recipe_;
   TrainConfig cfg_;
   ModelFlags flags_;
   CLI::Option* pooling_opt_ = nullptr;
@@ -110,6 +149,8 @@ class TrainCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> make_train_command() { return std::make_unique<TrainCommand>(); }
+std::unique_ptr<Command> make_train_command() {
+  return std::make_unique<TrainCommand>();
+}
 
 }  // namespace sembed::cli

@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "cli/command.h"
+#include "cli/runtime_env.h"
 #include "common/log.h"
 #include "model/runtime.h"
 #include "sembed/version.h"
@@ -16,8 +17,10 @@ namespace sembed::cli {
 std::string version_text() {
   const TorchRuntimeInfo torch = torch_runtime_info();  // runs a tensor op: torch is alive
   std::string text = std::string("sembed ") + SEMBED_VERSION + "\n";
-  text += "  LibTorch      " + torch.version + (torch.cuda_available ? " (CUDA, " +
-          std::to_string(torch.cuda_devices) + " device(s))" : " (CPU)") + "\n";
+  text += "  LibTorch      " + torch.version +
+          (torch.cuda_available ? " (CUDA, " + std::to_string(torch.cuda_devices) + " device(s))"
+                                : " (CPU)") +
+          "\n";
   text += "  SentencePiece " + sentencepiece_version() + " (static, hidden symbols)\n";
   text += "  ICU           " + icu_version() + "\n";
   return text;
@@ -27,11 +30,14 @@ std::string version_text() {
 
 int main(int argc, char** argv) {
   using namespace sembed;
-  CLI::App app{"sembed: sentence embeddings learned by contrast (SimCSE) - prepare text, train a "
-               "tokenizer and an encoder, embed, search and serve."};
+  cli::reexec_with_runtime_env(argc, argv);
+  CLI::App app{
+      "sembed: sentence embeddings learned by contrast (SimCSE) - prepare text, train a "
+      "tokenizer and an encoder, embed, search and serve."};
   app.require_subcommand(1, 1);
   app.fallthrough();
-  app.set_version_flag("--version", [] { return cli::version_text(); }, "Print versions and exit");
+  app.set_version_flag(
+      "--version", [] { return cli::version_text(); }, "Print versions and exit");
   bool quiet = false, verbose = false;
   app.add_flag("-q,--quiet", quiet, "Only print warnings and errors");
   app.add_flag("-v,--verbose", verbose, "Print debug messages");

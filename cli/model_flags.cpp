@@ -17,8 +17,9 @@ void ModelFlags::add_to(CLI::App* app, bool with_max_len) {
   if (with_max_len)
     app->add_option("--max-len", max_len, "Position limit in tokens (overrides the preset)");
   app->add_option("--dropout", dropout, "Dropout on embeddings, attention, residuals");
-  app->add_option("--pooling", pooling, "Sentence pooling: mean, cls or cls_mlp")
-      ->check(CLI::IsMember({"mean", "cls", "cls_mlp"}))
+  app->add_option("--pooling", pooling,
+                  "Sentence pooling: mean, idf_mean (IDF-weighted mean), cls or cls_mlp")
+      ->check(CLI::IsMember({"mean", "idf_mean", "cls", "cls_mlp"}))
       ->capture_default_str();
   app->add_flag("--mlp-at-inference", mlp_at_inference,
                 "With cls_mlp: keep the MLP head at inference (SimCSE drops it)");

@@ -66,7 +66,7 @@ std::vector<float> embed_piece_lists(Encoder& encoder, const std::vector<std::ve
     }
     ids = ids.to(device);
     mask = mask.to(device);
-    auto v = encoder->pool(encoder->forward(ids, mask), mask, false).to(torch::kFloat32);
+    auto v = encoder->encode(ids, mask, false).to(torch::kFloat32);
     if (normalize)
       v = torch::nn::functional::normalize(v, torch::nn::functional::NormalizeFuncOptions().dim(1));
     v = v.to(torch::kCPU).contiguous();

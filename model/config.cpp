@@ -24,10 +24,12 @@ void EncoderConfig::validate() const {
   auto require = [](bool ok, const std::string& what) {
     if (!ok) throw std::invalid_argument("encoder config: " + what);
   };
-  require(vocab_size > kNumSpecialTokens, "vocab_size must be > " + std::to_string(kNumSpecialTokens));
-  require(hidden > 0 && layers > 0 && heads > 0 && ffn > 0, "hidden, layers, heads, ffn must be > 0");
-  require(hidden % heads == 0, "hidden (" + std::to_string(hidden) + ") must be divisible by heads (" +
-                                   std::to_string(heads) + ")");
+  require(vocab_size > kNumSpecialTokens,
+          "vocab_size must be > " + std::to_string(kNumSpecialTokens));
+  require(hidden > 0 && layers > 0 && heads > 0 && ffn > 0,
+          "hidden, layers, heads, ffn must be > 0");
+  require(hidden % heads == 0, "hidden (" + std::to_string(hidden) +
+                                   ") must be divisible by heads (" + std::to_string(heads) + ")");
   require(max_len >= 3, "max_len must be >= 3");
   require(dropout >= 0 && dropout < 1, "dropout must be in [0, 1)");
   require(attention_dropout >= 0 && attention_dropout < 1, "attention_dropout must be in [0, 1)");
@@ -36,18 +38,25 @@ void EncoderConfig::validate() const {
 
 int64_t EncoderConfig::parameter_count() const {
   const int64_t h = hidden, f = ffn;
-  const int64_t emb = static_cast<int64_t>(vocab_size) * h + static_cast<int64_t>(max_len) * h + 2 * h;
-  const int64_t layer = (3 * h * h + 3 * h) + (h * h + h) + 2 * h + (h * f + f) + (f * h + h) + 2 * h;
+  const int64_t emb =
+      static_cast<int64_t>(vocab_size) * h + static_cast<int64_t>(max_len) * h + 2 * h;
+  const int64_t layer =
+      (3 * h * h + 3 * h) + (h * h + h) + 2 * h + (h * f + f) + (f * h + h) + 2 * h;
   return emb + layers * layer + 2 * h;
 }
 
 void to_json(nlohmann::json& j, const EncoderConfig& c) {
-  j = nlohmann::json{{"vocab_size", c.vocab_size}, {"hidden", c.hidden},
-                     {"layers", c.layers},         {"heads", c.heads},
-                     {"ffn", c.ffn},               {"max_len", c.max_len},
-                     {"dropout", c.dropout},       {"attention_dropout", c.attention_dropout},
+  j = nlohmann::json{{"vocab_size", c.vocab_size},
+                     {"hidden", c.hidden},
+                     {"layers", c.layers},
+                     {"heads", c.heads},
+                     {"ffn", c.ffn},
+                     {"max_len", c.max_len},
+                     {"dropout", c.dropout},
+                     {"attention_dropout", c.attention_dropout},
                      {"layer_norm_eps", c.layer_norm_eps},
-                     {"architecture", "pre-ln-transformer"}, {"activation", "gelu"}};
+                     {"architecture", "pre-ln-transformer"},
+                     {"activation", "gelu"}};
 }
 
 void from_json(const nlohmann::json& j, EncoderConfig& c) {
@@ -63,8 +72,9 @@ void from_json(const nlohmann::json& j, EncoderConfig& c) {
 }
 
 void PoolingConfig::validate() const {
-  if (mode != "cls" && mode != "mean" && mode != "cls_mlp")
-    throw std::invalid_argument("pooling mode must be cls, mean or cls_mlp, got '" + mode + "'");
+  if (mode != "cls" && mode != "mean" && mode != "cls_mlp" && mode != "idf_mean")
+    throw std::invalid_argument("pooling mode must be cls, mean, cls_mlp or idf_mean, got '" +
+                                mode + "'");
 }
 
 std::string PoolingConfig::inference_mode() const {
@@ -86,7 +96,8 @@ void from_json(const nlohmann::json& j, PoolingConfig& c) {
 
 void ModelConfig::validate() const {
   if (format_version != kModelFormatVersion)
-    throw std::invalid_argument("unsupported model format_version " + std::to_string(format_version));
+    throw std::invalid_argument("unsupported model format_version " +
+                                std::to_string(format_version));
   tokenizer.validate();
   encoder.validate();
   pooling.validate();

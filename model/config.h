@@ -15,15 +15,15 @@ inline constexpr int kModelFormatVersion = 1;
 // LN): it trains stably from scratch without the careful warm-up post-LN needs, which matters
 // because sembed trains its encoders from random init.
 struct EncoderConfig {
-  int vocab_size = 8000;         // taken from the tokenizer
-  int hidden = 384;              // model width
-  int layers = 6;                // transformer layers
-  int heads = 12;                // attention heads (hidden % heads == 0)
-  int ffn = 1536;                // feed-forward inner width
-  int max_len = 128;             // learned positions = longest input in tokens ([CLS]/[SEP] incl.)
-  double dropout = 0.1;          // on embeddings and residual branches
+  int vocab_size = 8000;  // taken from the tokenizer
+  int hidden = 384;       // model width
+  int layers = 6;         // transformer layers
+  int heads = 12;         // attention heads (hidden % heads == 0)
+  int ffn = 1536;         // feed-forward inner width
+  int max_len = 128;      // learned positions = longest input in tokens ([CLS]/[SEP] incl.)
+  double dropout = 0.1;   // on embeddings and residual branches
   double attention_dropout = 0.1;  // on attention probabilities
-  double layer_norm_eps = 1e-5;  // LayerNorm epsilon
+  double layer_norm_eps = 1e-5;    // LayerNorm epsilon
 
   // "tiny" (2x128, for tests), "small" (6x384, 12 heads, ffn 1536), "base" (12x768, BERT-base).
   // Throws std::invalid_argument for unknown names.
@@ -38,7 +38,10 @@ void from_json(const nlohmann::json& j, EncoderConfig& c);
 // How token states become one sentence vector.
 struct PoolingConfig {
   // "cls": the [CLS] state; "mean": mask-aware mean of all real tokens; "cls_mlp": [CLS] through
-  // Linear+tanh (SimCSE's training head; see mlp_at_inference).
+  // Linear+tanh (SimCSE's training head; see mlp_at_inference); "idf_mean": mean of the real
+  // tokens weighted by each piece's inverse document frequency (stored with the model as the
+  // "token_weights" tensor). At random init an idf_mean encoder is close to TF-IDF over pieces,
+  // so training starts from the lexical baseline instead of far below it.
   std::string mode = "mean";
   // For cls_mlp: also apply the MLP at inference. SimCSE drops it (plain [CLS]) by default.
   bool mlp_at_inference = false;

@@ -6,6 +6,38 @@
 
 namespace sembed {
 
+namespace {
+
+// fp32 inference on the CPU: oneDNN's inner product. Debian's LibTorch sends fp32 GEMMs to
+// OpenBLAS, whose run-time CPU detection falls back to its SSE3 ("Prescott") kernels on CPUs it
+// does not know (0.3.21 on Sapphire Rapids: ~11 GFLOP/s a core where oneDNN's AVX-512 code does
+// ~50). Training (autograd) and autocast keep ATen's path.
+bool use_onednn(const torch::Tensor& x) {
+  return x.is_cpu() && x.scalar_type() == torch::kFloat32 && !torch::GradMode::is_enabled() &&
+         at::hasMKLDNN() && at::globalContext().userEnabledMkldnn() &&
+         !compat::autocast_enabled(at::kCPU);
+}
+
+// y = x W^T + b. Not torch::nn::Linear::forward: in LibTorch 1.13 that runs matmul(x, W.t()) and
+// then `+= b` for 3-D inputs, which under bf16 autocast recasts W on every call (W.t() is a view,
+// so autocast's weight cache misses) and adds the fp32 bias into the bf16 result on a slow
+// mixed-type path, together half the bf16 forward time. at::linear is one fused addmm, and
+// autocast casts each weight once per autocast region.
+torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
+  if (use_onednn(x)) {
+    const int64_t in = x.size(-1);
+    auto y =
+        at::mkldnn_linear(x.reshape({-1, in}).contiguous().to_mkldnn(), layer->weight, layer->bias)
+            .to_dense();
+    std::vector<int64_t> sizes = x.sizes().vec();
+    sizes.back() = y.size(1);
+    return y.view(sizes);
+  }
+  return at::linear(x, layer->weight, layer->bias);
+}
+
+}  // namespace
+
 AttentionImpl::AttentionImpl(const EncoderConfig& c)
     : heads_(c.heads), dropout_(c.attention_dropout) {
   qkv = register_module("qkv", torch::nn::Linear(c.hidden, 3 * c.hidden));
@@ -15,7 +47,7 @@ AttentionImpl::AttentionImpl(const EncoderConfig& c)
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& attend) {
   const int64_t B = x.size(0), T = x.size(1), H = x.size(2), d = H / heads_;
   // [B, T, 3, heads, d] -> 3 x [B, heads, T, d]
-  auto parts = qkv(x).view({B, T, 3, heads_, d}).permute({2, 0, 3, 1, 4}).unbind(0);
+  auto parts = linear(qkv, x).view({B, T, 3, heads_, d}).permute({2, 0, 3, 1, 4}).unbind(0);
   const torch::Tensor &q = parts[0], &k = parts[1], &v = parts[2];
   const double p = is_training() ? dropout_ : 0.0;
   torch::Tensor ctx;
@@ -28,7 +60,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     if (p > 0) probs = torch::dropout(probs, p, true);
     ctx = torch::matmul(probs.to(v.scalar_type()), v);
   }
-  return out(ctx.transpose(1, 2).reshape({B, T, H}));
+  return linear(out, ctx.transpose(1, 2).reshape({B, T, H}));
 }
 
 FeedForwardImpl::FeedForwardImpl(const EncoderConfig& c) {
@@ -37,7 +69,7 @@ FeedForwardImpl::FeedForwardImpl(const EncoderConfig& c) {
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
-  return down(torch::gelu(up(x)));
+  return linear(down, torch::gelu(linear(up, x)));
 }
 
 EncoderLayerImpl::EncoderLayerImpl(const EncoderConfig& c) {
@@ -57,8 +89,8 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
 EmbeddingsImpl::EmbeddingsImpl(const EncoderConfig& c) {
   token = register_module("token", torch::nn::Embedding(c.vocab_size, c.hidden));
   position = register_module("position", torch::nn::Embedding(c.max_len, c.hidden));
-  norm = register_module("norm", torch::nn::LayerNorm(
-                                     torch::nn::LayerNormOptions({c.hidden}).eps(c.layer_norm_eps)));
+  norm = register_module(
+      "norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden}).eps(c.layer_norm_eps)));
   dropout = register_module("dropout", torch::nn::Dropout(c.dropout));
 }
 
@@ -79,9 +111,14 @@ EncoderImpl::EncoderImpl(const EncoderConfig& config, const PoolingConfig& pooli
   layers = register_module("layers", torch::nn::ModuleList());
   for (int i = 0; i < config_.layers; ++i) layers->push_back(EncoderLayer(config_));
   final_norm = register_module(
-      "final_norm",
-      torch::nn::LayerNorm(torch::nn::LayerNormOptions({config_.hidden}).eps(config_.layer_norm_eps)));
+      "final_norm", torch::nn::LayerNorm(
+                        torch::nn::LayerNormOptions({config_.hidden}).eps(config_.layer_norm_eps)));
   if (pooling_.mode == "cls_mlp") pooler = register_module("pooler", Pooler(config_.hidden));
+  if (pooling_.mode == "idf_mean") {
+    token_weights = register_buffer("token_weights", torch::ones({config_.vocab_size}));
+    token_weights.narrow(0, 0, kNumSpecialTokens).zero_();
+    token_weights[kUnkId] = 1.0;
+  }
   reset_parameters(0);
 }
 
@@ -104,10 +141,27 @@ void EncoderImpl::reset_parameters(uint64_t seed) {
       if (name.find("attention.out.weight") != std::string::npos ||
           name.find("ffn.down.weight") != std::string::npos)
         std *= residual_scale;
+      // Small positions at init: every sentence shares them, so at full scale they would drown
+      // the token identities that mean / idf_mean pooling start from.
+      if (name == "embeddings.position.weight") std *= 0.1;
       auto t = at::normal(0.0, std, p.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32));
       p.copy_(t);
     }
   }
+}
+
+void EncoderImpl::set_token_weights(const std::vector<float>& weights) {
+  if (pooling_.mode != "idf_mean")
+    throw std::invalid_argument("token weights need pooling mode idf_mean, not " + pooling_.mode);
+  if (static_cast<int>(weights.size()) != config_.vocab_size)
+    throw std::invalid_argument("token weights: " + std::to_string(weights.size()) +
+                                " values for a vocabulary of " +
+                                std::to_string(config_.vocab_size));
+  torch::NoGradGuard no_grad;
+  auto w = torch::tensor(weights).clamp_min(0.0);
+  w.narrow(0, 0, kNumSpecialTokens).zero_();
+  w[kUnkId] = std::max(0.0f, weights[kUnkId]);
+  token_weights.copy_(w.to(token_weights.device()));
 }
 
 void EncoderImpl::set_attention_kernel(AttentionKernel kernel) {
@@ -129,23 +183,34 @@ torch::Tensor mean_pool(const torch::Tensor& hidden, const torch::Tensor& mask) 
   return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0);
 }
 
-torch::Tensor EncoderImpl::pool(const torch::Tensor& hidden, const torch::Tensor& mask,
-                                bool training_head) {
+torch::Tensor EncoderImpl::pool(const torch::Tensor& hidden, const torch::Tensor& ids,
+                                const torch::Tensor& mask, bool training_head) {
   const std::string mode = training_head ? pooling_.mode : pooling_.inference_mode();
   if (mode == "mean") return mean_pool(hidden, mask);
+  if (mode == "idf_mean") {
+    auto m = mask.to(torch::kFloat32);
+    auto w = token_weights.index_select(0, ids.reshape({-1})).view(ids.sizes()) * m;
+    // A text of special tokens only (the empty text) falls back to the plain mean.
+    auto total = w.sum(1, true);
+    w = torch::where(total > 0, w, m);
+    w = w / w.sum(1, true).clamp_min(1e-6);
+    return (hidden * w.unsqueeze(-1).to(hidden.scalar_type())).sum(1);
+  }
   auto cls = hidden.select(1, 0);
   if (mode == "cls_mlp") return pooler(cls);
   return cls;
 }
 
 torch::Tensor EncoderImpl::embed(const torch::Tensor& ids, const torch::Tensor& mask) {
-  auto v = pool(forward(ids, mask), mask, false).to(torch::kFloat32);
-  if (pooling_.normalize) v = torch::nn::functional::normalize(v, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  auto v = encode(ids, mask, false).to(torch::kFloat32);
+  if (pooling_.normalize)
+    v = torch::nn::functional::normalize(v, torch::nn::functional::NormalizeFuncOptions().dim(1));
   return v;
 }
 
 torch::Device resolve_device(const std::string& name) {
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::kCPU;
+  if (name == "auto")
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::kCPU;
   if (name == "cpu") return torch::kCPU;
   if (name.rfind("cuda", 0) == 0) {
     if (!torch::cuda::is_available())

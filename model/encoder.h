@@ -7,6 +7,7 @@
 //   layers.N.attention.out.{weight,bias}   layers.N.ffn_norm.{weight,bias}
 //   layers.N.ffn.up.{weight,bias} [F, H]   layers.N.ffn.down.{weight,bias} [H, F]
 //   final_norm.{weight,bias}               pooler.dense.{weight,bias} (cls_mlp only)
+//   token_weights [V] (idf_mean only: per-piece pooling weights, a buffer, not trained)
 #include <torch/torch.h>
 
 #include "model/config.h"
@@ -79,9 +80,14 @@ class EncoderImpl : public torch::nn::Module {
   // ids: int64 [B, T]; mask: [B, T] (bool or integer, nonzero = real token). T <= max_len.
   // Returns the final hidden states [B, T, H].
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& mask);
-  // Sentence vectors [B, H] from hidden states. `training_head`: apply the cls_mlp head even when
-  // inference would drop it. Not normalised (see embed()).
-  torch::Tensor pool(const torch::Tensor& hidden, const torch::Tensor& mask, bool training_head);
+  // Sentence vectors [B, H] from hidden states of `ids`. `training_head`: apply the cls_mlp head
+  // even when inference would drop it. Not normalised (see embed()).
+  torch::Tensor pool(const torch::Tensor& hidden, const torch::Tensor& ids,
+                     const torch::Tensor& mask, bool training_head);
+  // forward + pool.
+  torch::Tensor encode(const torch::Tensor& ids, const torch::Tensor& mask, bool training_head) {
+    return pool(forward(ids, mask), ids, mask, training_head);
+  }
   // forward + pool (+ L2 normalisation when the pooling config says so).
   torch::Tensor embed(const torch::Tensor& ids, const torch::Tensor& mask);
 
@@ -89,6 +95,9 @@ class EncoderImpl : public torch::nn::Module {
   // 1/sqrt(2 * layers) (keeps a deep pre-LN stack's activations bounded at init).
   void reset_parameters(uint64_t seed);
   void set_attention_kernel(AttentionKernel kernel);
+  // idf_mean: sets the per-piece pooling weights (vocab_size values, >= 0; special tokens other
+  // than [UNK] are forced to 0). Throws std::invalid_argument for a wrong size or another mode.
+  void set_token_weights(const std::vector<float>& weights);
 
   const EncoderConfig& config() const { return config_; }
   const PoolingConfig& pooling_config() const { return pooling_; }
@@ -96,7 +105,8 @@ class EncoderImpl : public torch::nn::Module {
   Embeddings embeddings{nullptr};
   torch::nn::ModuleList layers{nullptr};
   torch::nn::LayerNorm final_norm{nullptr};
-  Pooler pooler{nullptr};  // null unless pooling mode is cls_mlp
+  Pooler pooler{nullptr};       // null unless pooling mode is cls_mlp
+  torch::Tensor token_weights;  // undefined unless pooling mode is idf_mean
 
  private:
   EncoderConfig config_;

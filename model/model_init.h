@@ -3,6 +3,7 @@
 // Creating a randomly initialised model directory (std types only; usable from the CLI).
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "model/config.h"
 
@@ -13,7 +14,8 @@ struct InitOptions {
   std::string output_dir;      // written atomically
   EncoderConfig encoder;       // vocab_size is taken from the tokenizer
   PoolingConfig pooling;
-  uint64_t seed = 42;          // weight initialisation seed
+  uint64_t seed = 42;                   // weight initialisation seed
+  std::vector<std::string> idf_corpus;  // idf_mean pooling: piece IDF from these files
   void validate() const;
 };
 

@@ -28,10 +28,18 @@ static torch::Tensor view_to_tensor(const TensorView& v, const std::string& name
   std::vector<int64_t> shape(v.shape.begin(), v.shape.end());
   torch::ScalarType st;
   switch (v.dtype) {
-    case DType::kF32: st = torch::kFloat32; break;
-    case DType::kBF16: st = torch::kBFloat16; break;
-    case DType::kF16: st = torch::kFloat16; break;
-    case DType::kF64: st = torch::kFloat64; break;
+    case DType::kF32:
+      st = torch::kFloat32;
+      break;
+    case DType::kBF16:
+      st = torch::kBFloat16;
+      break;
+    case DType::kF16:
+      st = torch::kFloat16;
+      break;
+    case DType::kF64:
+      st = torch::kFloat64;
+      break;
     default:
       throw std::runtime_error("tensor '" + name + "' has dtype " + dtype_name(v.dtype) +
                                ", expected a floating type");
@@ -48,7 +56,8 @@ void load_module_tensors(torch::nn::Module& module, const SafetensorsFile& file,
   auto load_one = [&](const std::string& name, torch::Tensor& target) {
     const std::string key = prefix + name;
     expected.insert(key);
-    if (!file.contains(key)) throw std::runtime_error("tensor '" + key + "' is missing from the weights");
+    if (!file.contains(key))
+      throw std::runtime_error("tensor '" + key + "' is missing from the weights");
     const TensorView& v = file.at(key);
     std::vector<int64_t> want(target.sizes().begin(), target.sizes().end());
     if (v.shape != want) {
@@ -57,7 +66,8 @@ void load_module_tensors(torch::nn::Module& module, const SafetensorsFile& file,
         for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
         return r + "]";
       };
-      throw std::runtime_error("tensor '" + key + "' has shape " + fmt(v.shape) + ", expected " + fmt(want));
+      throw std::runtime_error("tensor '" + key + "' has shape " + fmt(v.shape) + ", expected " +
+                               fmt(want));
     }
     target.copy_(view_to_tensor(v, key).to(target.device(), target.scalar_type()));
   };
@@ -66,7 +76,8 @@ void load_module_tensors(torch::nn::Module& module, const SafetensorsFile& file,
   if (strict) {
     for (const auto& [name, view] : file.tensors()) {
       if (name.rfind(prefix, 0) == 0 && !expected.count(name))
-        throw std::runtime_error("unexpected tensor '" + name + "' in the weights (a different model shape?)");
+        throw std::runtime_error("unexpected tensor '" + name +
+                                 "' in the weights (a different model shape?)");
     }
   }
 }
@@ -94,7 +105,8 @@ LoadedModel load_model(const std::string& dir, const torch::Device& device) {
   } catch (const std::runtime_error& e) {
     throw std::runtime_error("'" + weights_path + "': " + e.what());
   }
-  m.tokenizer = std::make_shared<const Tokenizer>(Tokenizer::load(tokenizer_path, m.config.tokenizer));
+  m.tokenizer =
+      std::make_shared<const Tokenizer>(Tokenizer::load(tokenizer_path, m.config.tokenizer));
   if (m.tokenizer->vocab_size() != m.config.encoder.vocab_size)
     throw std::runtime_error("tokenizer.model has " + std::to_string(m.tokenizer->vocab_size()) +
                              " pieces but the encoder expects " +
@@ -113,8 +125,8 @@ LoadedModel load_model(const std::string& dir, const torch::Device& device) {
 void write_model_files(const std::string& dir, const ModelConfig& config, const Encoder& encoder,
                        const std::string& tokenizer_model_bytes) {
   config.validate();
-  const std::string weights = serialize_safetensors(
-      module_tensors(*encoder), {{"format", "pt"}, {"producer", "sembed"}});
+  const std::string weights =
+      serialize_safetensors(module_tensors(*encoder), {{"format", "pt"}, {"producer", "sembed"}});
   nlohmann::json j = config;
   j["weights"] = {{"file", kWeightsFile},
                   {"bytes", static_cast<int64_t>(weights.size())},
@@ -141,6 +153,7 @@ void save_model(const std::string& dir, const ModelConfig& config, const Encoder
 }  // namespace sembed
 
 #include "model/model_init.h"
+#include "tokenizer/idf.h"
 
 namespace sembed {
 
@@ -164,6 +177,12 @@ ModelConfig init_model(const InitOptions& options) {
   config.validate();
   Encoder encoder(config.encoder, config.pooling);
   encoder->reset_parameters(options.seed);
+  if (!options.idf_corpus.empty()) {
+    if (config.pooling.mode != "idf_mean")
+      throw std::invalid_argument("init: --idf-corpus needs --pooling idf_mean");
+    encoder->set_token_weights(compute_idf(tokenizer, options.idf_corpus));
+    config.provenance["idf_corpus"] = options.idf_corpus;
+  }
   save_model(options.output_dir, config, encoder, tokenizer.serialized_model());
   return config;
 }

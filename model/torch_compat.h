@@ -29,6 +29,15 @@ inline at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Te
 #endif
 }
 
+// Whether autocast is on for `device` in this thread.
+inline bool autocast_enabled(at::DeviceType device) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  return at::autocast::is_autocast_enabled(device);
+#else
+  return device == at::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+#endif
+}
+
 // RAII autocast to bfloat16 on `device` (CPU: oneDNN bf16 matmuls, ~2x fp32; CUDA: tensor
 // cores). Weights stay fp32; matmuls run in bf16, reductions such as softmax / layer_norm in
 // fp32. A disabled guard does nothing.

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -21,6 +22,7 @@ void BatcherOptions::validate() const {
                                 ") must be at least max_len (" + std::to_string(max_len) +
                                 "): one full-length input must fit a batch");
   if (max_queue <= 0) throw std::invalid_argument("max_queue must be > 0");
+  if (pass_cost_tokens < 0) throw std::invalid_argument("pass_cost_tokens must be >= 0");
 }
 
 void normalize_rows(float* data, int64_t rows, int64_t dim) {
@@ -43,7 +45,9 @@ Batcher::Batcher(EmbedFn embed, int dim, const BatcherOptions& options, Observer
   worker_ = std::thread([this, on_start = std::move(on_start)] { run(on_start); });
 }
 
-Batcher::~Batcher() { stop(); }
+Batcher::~Batcher() {
+  stop();
+}
 
 void Batcher::stop() {
   {
@@ -98,31 +102,27 @@ void Batcher::run(std::function<void()> on_start) {
       log_warning(std::string("batching worker start-up: ") + e.what());
     }
   }
-  std::vector<Job> batch;
+  std::vector<Job> round;
   for (;;) {
-    batch.clear();
+    round.clear();
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and nothing left to finish
-      // Pack whole requests in arrival order while inputs x longest input fits the budget, so
-      // the model runs once for the batch. The first request always goes in: one larger than the
-      // budget alone is split into several forward passes by the model.
-      int64_t inputs = 0, longest = 0;
+      // Whole requests in arrival order while their real tokens fit the budget (the first always
+      // goes in: one larger than the budget alone is split into several batches).
+      int64_t tokens = 0;
       while (!queue_.empty()) {
-        const Job& next = queue_.front();
-        int64_t next_longest = longest;
-        for (const auto& p : next.pieces) next_longest = std::max(next_longest, length_of(p));
-        const int64_t next_inputs = inputs + static_cast<int64_t>(next.pieces.size());
-        if (!batch.empty() && next_inputs * next_longest > options_.max_batch_tokens) break;
-        inputs = next_inputs;
-        longest = next_longest;
-        batch.push_back(std::move(queue_.front()));
+        int64_t next = 0;
+        for (const auto& p : queue_.front().pieces) next += length_of(p);
+        if (!round.empty() && tokens + next > options_.max_batch_tokens) break;
+        tokens += next;
+        round.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
-      running_ = static_cast<int>(batch.size());
+      running_ = static_cast<int>(round.size());
     }
-    process(batch);
+    process(round);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       running_ = 0;
@@ -130,46 +130,76 @@ void Batcher::run(std::function<void()> on_start) {
   }
 }
 
-void Batcher::process(std::vector<Job>& batch) {
+void Batcher::process(std::vector<Job>& round) {
   BatchReport report;
-  report.requests = static_cast<int>(batch.size());
-  std::vector<std::vector<int>> all;
-  for (auto& job : batch) {
-    for (auto& p : job.pieces) all.push_back(std::move(p));
+  report.requests = static_cast<int>(round.size());
+  // Every input of the round, longest first.
+  struct Input {
+    size_t job, index;
+    int64_t length;
+  };
+  std::vector<Input> inputs;
+  std::vector<std::vector<float>> outputs(round.size());
+  for (size_t j = 0; j < round.size(); ++j) {
+    outputs[j].resize(round[j].pieces.size() * static_cast<size_t>(dim_));
+    for (size_t i = 0; i < round[j].pieces.size(); ++i)
+      inputs.push_back({j, i, length_of(round[j].pieces[i])});
   }
-  report.inputs = static_cast<int>(all.size());
+  std::stable_sort(inputs.begin(), inputs.end(),
+                   [](const Input& a, const Input& b) { return a.length > b.length; });
+  report.inputs = static_cast<int>(inputs.size());
+
   const auto start = std::chrono::steady_clock::now();
-  std::vector<float> vectors;
   std::exception_ptr error;
   EmbedStats stats;
   try {
-    vectors = embed_(all, options_.max_batch_tokens, &stats);
-    if (vectors.size() != all.size() * static_cast<size_t>(dim_))
-      throw std::runtime_error("the model returned " + std::to_string(vectors.size()) +
-                               " values for " + std::to_string(all.size()) + " inputs of dim " +
-                               std::to_string(dim_));
+    // Batches of consecutive (similar) lengths under the budget, each one forward pass, chosen to
+    // minimise padded tokens + passes x pass_cost_tokens (exact, by dynamic programming over the
+    // sorted lengths: cost[b] = min over e of pass + (e - b) x length[b] + cost[e]).
+    const size_t n = inputs.size();
+    std::vector<int64_t> cost(n + 1, 0);
+    std::vector<size_t> cut(n + 1, n);
+    for (size_t b = n; b-- > 0;) {
+      const int64_t longest = inputs[b].length;
+      cost[b] = std::numeric_limits<int64_t>::max();
+      for (size_t e = b + 1; e <= n; ++e) {
+        if (e > b + 1 && static_cast<int64_t>(e - b) * longest > options_.max_batch_tokens) break;
+        const int64_t c =
+            options_.pass_cost_tokens + static_cast<int64_t>(e - b) * longest + cost[e];
+        if (c < cost[b]) {
+          cost[b] = c;
+          cut[b] = e;
+        }
+      }
+    }
+    std::vector<std::vector<int>> pieces;
+    for (size_t b = 0; b < n;) {
+      const int64_t longest = inputs[b].length;
+      const size_t e = cut[b];
+      pieces.clear();
+      for (size_t i = b; i < e; ++i) pieces.push_back(round[inputs[i].job].pieces[inputs[i].index]);
+      const std::vector<float> vectors = embed_(pieces, options_.max_batch_tokens, &stats);
+      if (vectors.size() != pieces.size() * static_cast<size_t>(dim_))
+        throw std::runtime_error("the model returned " + std::to_string(vectors.size()) +
+                                 " values for " + std::to_string(pieces.size()) +
+                                 " inputs of dim " + std::to_string(dim_));
+      for (size_t i = b; i < e; ++i)
+        std::copy(
+            vectors.begin() + static_cast<std::ptrdiff_t>((i - b) * dim_),
+            vectors.begin() + static_cast<std::ptrdiff_t>((i - b + 1) * dim_),
+            outputs[inputs[i].job].begin() + static_cast<std::ptrdiff_t>(inputs[i].index * dim_));
+      report.batch_sizes.push_back(static_cast<int>(e - b));
+      report.padded_tokens += static_cast<int64_t>(e - b) * longest;
+      b = e;
+    }
   } catch (...) {
     error = std::current_exception();
   }
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   report.tokens = stats.tokens;
   report.forward_passes = stats.batches;
   report.truncated = stats.truncated;
   report.failed = error != nullptr;
-  // Padded tokens, as the model batches (longest first, at most max_batch_tokens per pass).
-  {
-    std::vector<int64_t> lengths;
-    lengths.reserve(all.size());
-    for (const auto& p : all) lengths.push_back(length_of(p));
-    std::sort(lengths.begin(), lengths.end(), std::greater<int64_t>());
-    for (size_t i = 0; i < lengths.size();) {
-      const int64_t count = std::max<int64_t>(1, options_.max_batch_tokens / lengths[i]);
-      const int64_t n = std::min<int64_t>(count, static_cast<int64_t>(lengths.size() - i));
-      report.padded_tokens += n * lengths[i];
-      i += static_cast<size_t>(n);
-    }
-  }
   if (observer_) {
     try {
       observer_(report);
@@ -177,18 +207,14 @@ void Batcher::process(std::vector<Job>& batch) {
       // Metrics must never take the worker down.
     }
   }
-  size_t row = 0;
-  for (auto& job : batch) {
-    const size_t n = job.pieces.size();
+  for (size_t j = 0; j < round.size(); ++j) {
     if (error) {
-      job.done.set_exception(error);
+      round[j].done.set_exception(error);
     } else {
-      std::vector<float> out(vectors.begin() + static_cast<std::ptrdiff_t>(row * dim_),
-                             vectors.begin() + static_cast<std::ptrdiff_t>((row + n) * dim_));
-      if (job.normalize) normalize_rows(out.data(), static_cast<int64_t>(n), dim_);
-      job.done.set_value(std::move(out));
+      if (round[j].normalize)
+        normalize_rows(outputs[j].data(), static_cast<int64_t>(round[j].pieces.size()), dim_);
+      round[j].done.set_value(std::move(outputs[j]));
     }
-    row += n;
   }
 }
 

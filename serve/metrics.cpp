@@ -46,8 +46,7 @@ void Histogram::observe(double value) {
   sum_ += value;
 }
 
-void Histogram::render(std::string& out, const std::string& name,
-                       const std::string& labels) const {
+void Histogram::render(std::string& out, const std::string& name, const std::string& labels) const {
   const std::string sep = labels.empty() ? "" : ",";
   uint64_t cumulative = 0;
   for (size_t i = 0; i <= bounds_.size(); ++i) {
@@ -88,7 +87,8 @@ void Metrics::record_batch(const BatchReport& r) {
   truncated_ += r.truncated;
   // Inputs per forward pass: what batching buys.
   const int64_t passes = std::max<int64_t>(1, r.forward_passes);
-  for (int64_t i = 0; i < passes; ++i) batch_inputs_.observe(static_cast<double>(r.inputs) / passes);
+  for (int64_t i = 0; i < passes; ++i)
+    batch_inputs_.observe(static_cast<double>(r.inputs) / passes);
   batch_requests_.observe(r.requests);
   batch_seconds_.observe(r.seconds);
 }
@@ -136,12 +136,14 @@ std::string Metrics::render() const {
 
   header(out, "sembed_batch_size", "histogram", "Inputs per forward pass of the model.");
   batch_inputs_.render(out, "sembed_batch_size", "");
-  header(out, "sembed_batch_requests", "histogram", "Requests served by one batch.");
+  header(out, "sembed_batch_requests", "histogram",
+         "Requests served by one round of the batching worker.");
   batch_requests_.render(out, "sembed_batch_requests", "");
-  header(out, "sembed_batch_duration_seconds", "histogram", "Model time per batch.");
+  header(out, "sembed_batch_duration_seconds", "histogram",
+         "Model time per round of the batching worker.");
   batch_seconds_.render(out, "sembed_batch_duration_seconds", "");
-  counter(out, "sembed_batches_total", "Batches run by the batching worker.", batches_);
-  counter(out, "sembed_batches_failed_total", "Batches whose model call failed.", failed_batches_);
+  counter(out, "sembed_batches_total", "Rounds of the batching worker.", batches_);
+  counter(out, "sembed_batches_failed_total", "Rounds whose model call failed.", failed_batches_);
   counter(out, "sembed_forward_passes_total", "Forward passes of the model.", forward_passes_);
   counter(out, "sembed_inputs_total", "Inputs embedded.", inputs_);
   counter(out, "sembed_tokens_total", "Tokens fed to the model, [CLS]/[SEP] included.", tokens_);

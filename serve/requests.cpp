@@ -28,8 +28,10 @@ std::string marker_utf8() {
 }
 
 // Path of the first string (key or value) in `j` that contains the marker, e.g. "inputs[2]".
-bool find_marked(const json& j, const std::string& path, std::string& found) {
+// Gives up below a few levels of nesting (a body may nest a million deep: no recursion that far).
+bool find_marked(const json& j, const std::string& path, std::string& found, int depth = 0) {
   static const std::string marker = marker_utf8();
+  if (depth > 16) return false;
   if (j.is_string()) {
     if (j.get_ref<const std::string&>().find(marker) == std::string::npos) return false;
     found = path.empty() ? "the body" : path;
@@ -37,7 +39,7 @@ bool find_marked(const json& j, const std::string& path, std::string& found) {
   }
   if (j.is_array()) {
     for (size_t i = 0; i < j.size(); ++i)
-      if (find_marked(j[i], path + "[" + std::to_string(i) + "]", found)) return true;
+      if (find_marked(j[i], path + "[" + std::to_string(i) + "]", found, depth + 1)) return true;
   }
   if (j.is_object()) {
     for (auto it = j.begin(); it != j.end(); ++it) {
@@ -46,7 +48,7 @@ bool find_marked(const json& j, const std::string& path, std::string& found) {
         found = "a field name" + (path.empty() ? std::string() : " in " + path);
         return true;
       }
-      if (find_marked(it.value(), child, found)) return true;
+      if (find_marked(it.value(), child, found, depth + 1)) return true;
     }
   }
   return false;
@@ -104,7 +106,8 @@ const json& required(const json& obj, const char* key, const std::string& path) 
   return *f;
 }
 
-[[noreturn]] void wrong_type(const std::string& path, const std::string& expected, const json& got) {
+[[noreturn]] void wrong_type(const std::string& path, const std::string& expected,
+                             const json& got) {
   throw validation_error(path + " must be " + expected + ", got " + describe(got));
 }
 
@@ -294,13 +297,13 @@ SearchRequest parse_search_request(std::string_view body, const RequestLimits& l
   }
   if (const json* f = field(j, "k")) {
     if (!f->is_number_integer()) wrong_type("k", "an integer", *f);
-    const bool in_range = f->is_number_unsigned()
-                              ? f->get<uint64_t>() <= static_cast<uint64_t>(limits.max_k) &&
-                                    f->get<uint64_t>() >= 1
-                              : f->get<int64_t>() >= 1 && f->get<int64_t>() <= limits.max_k;
+    const bool in_range =
+        f->is_number_unsigned()
+            ? f->get<uint64_t>() <= static_cast<uint64_t>(limits.max_k) && f->get<uint64_t>() >= 1
+            : f->get<int64_t>() >= 1 && f->get<int64_t>() <= limits.max_k;
     if (!in_range)
-      throw validation_error("k must be between 1 and " + std::to_string(limits.max_k) +
-                             ", got " + f->dump());
+      throw validation_error("k must be between 1 and " + std::to_string(limits.max_k) + ", got " +
+                             f->dump());
     r.k = static_cast<int>(f->get<int64_t>());
   }
   r.truncation = truncation_options(j);

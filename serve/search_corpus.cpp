@@ -28,7 +28,8 @@ LoadedSet load_set(const std::string& dir) {
   out.texts = std::move(set.texts);
   out.ids = std::move(set.ids);
   out.meta = std::move(set.meta);
-  const bool unit = out.meta.value("normalized", false) && out.meta.value("dtype", "float32") == "float32";
+  const bool unit =
+      out.meta.value("normalized", false) && out.meta.value("dtype", "float32") == "float32";
   if (!unit) {
     normalize_rows(out.table->data.data(), out.table->rows, out.table->dim);
     out.normalized_at_load = true;
@@ -77,6 +78,8 @@ std::unique_ptr<SearchCorpus> SearchCorpus::load(const std::string& dir,
     corpus->index_ = HnswIndex::load(dir, set.table, identity(corpus->meta_), options.ef_search);
   } else {
     corpus->index_ = std::make_unique<ExactIndex>(set.table, options.exact_options);
+    SearchCorpus* c = corpus.get();
+    corpus->worker_ = std::thread([c] { c->worker_loop(); });
   }
   return corpus;
 }
@@ -93,9 +96,20 @@ nlohmann::json SearchCorpus::build_hnsw(
   return nlohmann::json::parse(read_file(HnswIndex::params_path(dir)));
 }
 
-SearchCorpus::~SearchCorpus() = default;
-int64_t SearchCorpus::size() const { return table_->rows; }
-int64_t SearchCorpus::dim() const { return table_->dim; }
+SearchCorpus::~SearchCorpus() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+int64_t SearchCorpus::size() const {
+  return table_->rows;
+}
+int64_t SearchCorpus::dim() const {
+  return table_->dim;
+}
 
 nlohmann::json SearchCorpus::describe() const {
   nlohmann::json d = index_->describe();
@@ -107,32 +121,38 @@ nlohmann::json SearchCorpus::describe() const {
 
 std::vector<std::vector<SearchHit>> SearchCorpus::search(const float* queries, int64_t n,
                                                          int k) const {
-  if (index_->kind() != "exact") return index_->search(queries, n, k);
-  // Exact search streams the whole table: combine concurrent callers into one pass. Whoever
-  // finds no search running becomes the leader and answers everything queued so far.
+  if (!worker_.joinable()) return index_->search(queries, n, k);
   Pending me;
   me.queries = queries;
   me.n = n;
   me.k = k;
-  std::unique_lock<std::mutex> lock(mutex_);
-  pending_.push_back(&me);
-  while (!me.done) {
-    if (busy_) {
-      done_.wait(lock);
-      continue;
-    }
-    busy_ = true;
-    std::vector<Pending*> batch(pending_.begin(), pending_.end());
-    pending_.clear();
-    lock.unlock();
-    run_batch(batch);
-    lock.lock();
-    for (Pending* p : batch) p->done = true;  // under the lock: waiters read it under the lock
-    busy_ = false;
-    done_.notify_all();
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    pending_.push_back(&me);
+    wake_.notify_one();
+    done_.wait(lock, [&] { return me.done; });
   }
   if (me.error) std::rethrow_exception(me.error);
   return std::move(me.hits);
+}
+
+void SearchCorpus::worker_loop() const {
+  for (;;) {
+    std::vector<Pending*> batch;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // stopping with nothing left
+      batch.assign(pending_.begin(), pending_.end());
+      pending_.clear();
+    }
+    run_batch(batch);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (Pending* p : batch) p->done = true;  // under the lock: callers read it under the lock
+    }
+    done_.notify_all();
+  }
 }
 
 void SearchCorpus::run_batch(const std::vector<Pending*>& batch) const {
@@ -163,8 +183,9 @@ void SearchCorpus::run_batch(const std::vector<Pending*>& batch) const {
     if (error) {
       p->error = error;
     } else {
-      p->hits.assign(std::make_move_iterator(hits.begin() + static_cast<std::ptrdiff_t>(at)),
-                     std::make_move_iterator(hits.begin() + static_cast<std::ptrdiff_t>(at + p->n)));
+      p->hits.assign(
+          std::make_move_iterator(hits.begin() + static_cast<std::ptrdiff_t>(at)),
+          std::make_move_iterator(hits.begin() + static_cast<std::ptrdiff_t>(at + p->n)));
       for (auto& h : p->hits)
         if (h.size() > static_cast<size_t>(p->k)) h.resize(static_cast<size_t>(p->k));
     }

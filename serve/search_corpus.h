@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -20,8 +21,8 @@
 namespace sembed::serve {
 
 struct SearchCorpusOptions {
-  bool exact = false;   // ignore DIR/index.hnsw
-  int ef_search = 0;    // HNSW candidate list at query time (0 = the value saved in index.json)
+  bool exact = false;  // ignore DIR/index.hnsw
+  int ef_search = 0;   // HNSW candidate list at query time (0 = the value saved in index.json)
   ExactIndexOptions exact_options;
 };
 
@@ -36,8 +37,9 @@ class SearchCorpus {
 
   // Builds DIR/index.hnsw + DIR/index.json over DIR's vectors (as load() sees them). Returns
   // index.json's content. `progress` as in HnswIndex::build.
-  static nlohmann::json build_hnsw(const std::string& dir, const HnswParams& params,
-                                   const std::function<void(int64_t done, int64_t total)>& progress = {});
+  static nlohmann::json build_hnsw(
+      const std::string& dir, const HnswParams& params,
+      const std::function<void(int64_t done, int64_t total)>& progress = {});
 
   // What index.json records about the embeddings it was built from (count, dim, model hash,
   // creation time), from meta.json.
@@ -46,8 +48,9 @@ class SearchCorpus {
   ~SearchCorpus();
 
   // Top-k hits for each of `n` query vectors (row-major [n, dim()], unit length for cosine
-  // scores). Calls that arrive while an exact search runs are answered together by the next one
-  // (one pass over the table for all of them). Thread-safe.
+  // scores). Thread-safe. Exact searches run on one worker thread (the only one whose OpenMP team
+  // streams the table, however many HTTP threads ask); calls that arrive while it runs are
+  // answered together by its next pass over the table. HNSW searches run on the calling thread.
   std::vector<std::vector<SearchHit>> search(const float* queries, int64_t n, int k) const;
 
   // One query's answer: [{"id": ..., "text": "...", "score": f}, ...], best first. An id that is
@@ -68,6 +71,7 @@ class SearchCorpus {
   SearchCorpus() = default;
   struct Pending;
   void run_batch(const std::vector<Pending*>& batch) const;
+  void worker_loop() const;
 
   std::string dir_;
   std::shared_ptr<VectorTable> table_;
@@ -77,11 +81,13 @@ class SearchCorpus {
   nlohmann::json meta_;
   bool normalized_at_load_ = false;
 
-  // Combining concurrent exact searches.
+  // The exact-search worker and its queue (started by load() for an exact index).
   mutable std::mutex mutex_;
+  mutable std::condition_variable wake_;
   mutable std::condition_variable done_;
   mutable std::deque<Pending*> pending_;
-  mutable bool busy_ = false;
+  bool stopping_ = false;
+  std::thread worker_;
 };
 
 }  // namespace sembed::serve

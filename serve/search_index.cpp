@@ -63,7 +63,8 @@ __attribute__((target("avx2,fma"))) float dot_avx2(const float* a, const float* 
     s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
     s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
   }
-  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+  for (; i + 8 <= n; i += 8)
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
   s0 = _mm256_add_ps(s0, s1);
   __m128 h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
   h = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -103,6 +104,66 @@ DotFn pick_dot() {
 }
 
 const DotFn kDot = pick_dot();
+
+// Screening products of one query against consecutive table rows, for batches too small for a
+// matrix product to pay (a GEMM library packs the whole block first: for one query that triples
+// the memory traffic of what is a memory-bound scan).
+void rows_dot_fp32(const float* rows, int64_t dim, int64_t len, const float* q, float* out) {
+  for (int64_t j = 0; j < len; ++j) out[j] = kDot(rows + j * dim, q, static_cast<size_t>(dim));
+}
+
+inline float bf16_to_float(uint16_t v) {
+  const uint32_t bits = static_cast<uint32_t>(v) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+void rows_dot_bf16_scalar(const uint16_t* rows, int64_t dim, int64_t len, const uint16_t* q,
+                          float* out) {
+  for (int64_t j = 0; j < len; ++j) {
+    const uint16_t* row = rows + j * dim;
+    float s = 0;
+    for (int64_t i = 0; i < dim; ++i) s += bf16_to_float(row[i]) * bf16_to_float(q[i]);
+    out[j] = s;
+  }
+}
+
+#if defined(__x86_64__)
+// AVX512-BF16: 32 products per instruction, summed in fp32 (bf16 products are exact in fp32).
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void rows_dot_bf16_native(
+    const uint16_t* rows, int64_t dim, int64_t len, const uint16_t* q, float* out) {
+  const int64_t full = dim / 32 * 32;
+  for (int64_t j = 0; j < len; ++j) {
+    const uint16_t* row = rows + j * dim;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < full; i += 32) {
+      const __m512i a = _mm512_loadu_si512(row + i);
+      const __m512i b = _mm512_loadu_si512(q + i);
+      acc = _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
+    }
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, acc);
+    float s = 0;
+    for (float lane : lanes) s += lane;
+    for (int64_t i = full; i < dim; ++i) s += bf16_to_float(row[i]) * bf16_to_float(q[i]);
+    out[j] = s;
+  }
+}
+#endif
+
+using RowsDotBf16 = void (*)(const uint16_t*, int64_t, int64_t, const uint16_t*, float*);
+
+RowsDotBf16 pick_rows_dot_bf16() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw"))
+    return rows_dot_bf16_native;
+#endif
+  return rows_dot_bf16_scalar;
+}
+
+const RowsDotBf16 kRowsDotBf16 = pick_rows_dot_bf16();
 
 float ip_distance(const void* a, const void* b, const void* dim) {
   return 1.0f - kDot(static_cast<const float*>(a), static_cast<const float*>(b),
@@ -198,7 +259,9 @@ void prune(Candidates& c, int k, float margin) {
   if (items.size() * 2 > c.cap) c.cap *= 2;  // many near-ties: let the list grow
 }
 
-inline float to_float(float v) { return v; }
+inline float to_float(float v) {
+  return v;
+}
 inline float to_float(uint16_t bf16) {
   const uint32_t bits = static_cast<uint32_t>(bf16) << 16;
   float f;
@@ -206,34 +269,25 @@ inline float to_float(uint16_t bf16) {
   return f;
 }
 
+// Scores of `len` table rows (from row0) against `qn` queries, row-major [len, qn]: each query's
+// candidates get the rows at or above its floor.
 template <typename T>
-void scan(const T* scores, int64_t len, int64_t row0, Candidates& c, int k, float margin) {
-  float floor = c.floor;
-  constexpr int64_t kChunk = 16;
-  int64_t j = 0;
-  for (; j + kChunk <= len; j += kChunk) {
-    // Most chunks hold nothing above the floor once it has risen: test them branch-free first.
+void scan(const T* scores, int64_t len, int64_t qn, int64_t row0, Candidates* cands, float* floors,
+          int k, const float* margins) {
+  for (int64_t j = 0; j < len; ++j) {
+    const T* row = scores + j * qn;
+    // Most rows beat no query's floor once the floors have risen: test that branch-free first.
     bool any = false;
-    for (int64_t t = 0; t < kChunk; ++t) any |= to_float(scores[j + t]) >= floor;
+    for (int64_t i = 0; i < qn; ++i) any |= to_float(row[i]) >= floors[i];
     if (!any) continue;
-    for (int64_t t = 0; t < kChunk; ++t) {
-      const float v = to_float(scores[j + t]);
-      if (v >= floor) {
-        c.items.emplace_back(v, row0 + j + t);
-        if (c.items.size() >= c.cap) {
-          prune(c, k, margin);
-          floor = c.floor;
-        }
-      }
-    }
-  }
-  for (; j < len; ++j) {
-    const float v = to_float(scores[j]);
-    if (v >= floor) {
+    for (int64_t i = 0; i < qn; ++i) {
+      const float v = to_float(row[i]);
+      if (v < floors[i]) continue;
+      Candidates& c = cands[i];
       c.items.emplace_back(v, row0 + j);
       if (c.items.size() >= c.cap) {
-        prune(c, k, margin);
-        floor = c.floor;
+        prune(c, k, margins[i]);
+        floors[i] = c.floor;
       }
     }
   }
@@ -262,15 +316,16 @@ ExactIndex::ExactIndex(std::shared_ptr<const VectorTable> table, const ExactInde
     : impl_(new Impl) {
   options.validate();
   if (!table) throw std::invalid_argument("ExactIndex: no table");
-  if (table->dim <= 0 && table->rows > 0) throw std::invalid_argument("ExactIndex: dim must be > 0");
+  if (table->dim <= 0 && table->rows > 0)
+    throw std::invalid_argument("ExactIndex: dim must be > 0");
   if (static_cast<int64_t>(table->data.size()) != table->rows * table->dim)
     throw std::invalid_argument("ExactIndex: table holds " + std::to_string(table->data.size()) +
                                 " values, not rows x dim");
   check_finite(table->data.data(), static_cast<int64_t>(table->data.size()), "the vector table");
   impl_->table = table;
   impl_->options = options;
-  const bool bf16 = options.screening == "bf16" ||
-                    (options.screening == "auto" && cpu_has_native_bf16());
+  const bool bf16 =
+      options.screening == "bf16" || (options.screening == "auto" && cpu_has_native_bf16());
   impl_->screening = bf16 ? "bf16" : "fp32";
   for (int64_t r = 0; r < table->rows; ++r) {
     const float* v = table->data.data() + r * table->dim;
@@ -288,9 +343,15 @@ ExactIndex::ExactIndex(std::shared_ptr<const VectorTable> table, const ExactInde
 }
 
 ExactIndex::~ExactIndex() = default;
-int64_t ExactIndex::size() const { return impl_->table->rows; }
-int64_t ExactIndex::dim() const { return impl_->table->dim; }
-const std::string& ExactIndex::screening() const { return impl_->screening; }
+int64_t ExactIndex::size() const {
+  return impl_->table->rows;
+}
+int64_t ExactIndex::dim() const {
+  return impl_->table->dim;
+}
+const std::string& ExactIndex::screening() const {
+  return impl_->screening;
+}
 
 nlohmann::json ExactIndex::describe() const {
   return {{"kind", "exact"},
@@ -320,47 +381,86 @@ std::vector<std::vector<SearchHit>> ExactIndex::search(const float* queries, int
   std::vector<float> margin(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     double s = 0;
-    for (int64_t t = 0; t < dim; ++t) s += static_cast<double>(queries[i * dim + t]) * queries[i * dim + t];
+    for (int64_t t = 0; t < dim; ++t)
+      s += static_cast<double>(queries[i * dim + t]) * queries[i * dim + t];
     // Round the margin up so that float arithmetic never makes it smaller than the bound.
     margin[i] = static_cast<float>(2 * c * std::sqrt(s) * impl_->max_norm * (1 + 1e-6) + 1e-30);
   }
 
+  // Table blocks times query chunks: S = X_block [len, dim] x Q_chunk^T [dim, qn]. The table
+  // block is the contiguous left operand, so no matrix product copies or transposes it, and each
+  // block is read from memory once for all the queries.
   const int64_t block = impl_->options.block_rows;
   const int64_t blocks = (table.rows + block - 1) / block;
   const int64_t query_chunk = 256;
+  constexpr int64_t kSmallBatch = 4;
+  std::vector<at::Tensor> chunks;  // [dim, qn] each
+  for (int64_t q0 = 0; q0 < n && n > kSmallBatch; q0 += query_chunk)
+    chunks.push_back(q.narrow(0, q0, std::min(query_chunk, n - q0)).t().contiguous());
   const int threads = std::max(1, at::get_num_threads());
-  std::vector<std::vector<Candidates>> local(static_cast<size_t>(threads),
-                                             std::vector<Candidates>(static_cast<size_t>(n)));
-  for (auto& per_thread : local)
-    for (auto& cand : per_thread) cand.cap = std::max<size_t>(256, 4 * static_cast<size_t>(kk));
+  struct ThreadState {
+    std::vector<Candidates> cands;
+    std::vector<float> floors;
+  };
+  std::vector<ThreadState> local(static_cast<size_t>(threads));
+  for (auto& state : local) {
+    state.cands.resize(static_cast<size_t>(n));
+    for (auto& c : state.cands) c.cap = std::max<size_t>(256, 4 * static_cast<size_t>(kk));
+    state.floors.assign(static_cast<size_t>(n), -std::numeric_limits<float>::infinity());
+  }
 
-  at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-    auto& mine = local[static_cast<size_t>(std::min(at::get_thread_num(), threads - 1))];
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t r0 = b * block;
-      const int64_t len = std::min(block, table.rows - r0);
-      const at::Tensor xt = impl_->base.narrow(0, r0, len).t();
-      for (int64_t q0 = 0; q0 < n; q0 += query_chunk) {
-        const int64_t qn = std::min(query_chunk, n - q0);
-        const at::Tensor s = at::matmul(q.narrow(0, q0, qn), xt).contiguous();  // [qn, len]
-        for (int64_t i = 0; i < qn; ++i) {
+  if (n <= kSmallBatch) {
+    // A few queries: one pass of dot products per query over each block (see rows_dot_fp32).
+    const auto* q16 =
+        bf16 ? reinterpret_cast<const uint16_t*>(q.data_ptr<at::BFloat16>()) : nullptr;
+    const auto* x16 =
+        bf16 ? reinterpret_cast<const uint16_t*>(impl_->base.data_ptr<at::BFloat16>()) : nullptr;
+    at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+      ThreadState& mine = local[static_cast<size_t>(std::min(at::get_thread_num(), threads - 1))];
+      std::vector<float> scores(static_cast<size_t>(block));
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t r0 = b * block;
+        const int64_t len = std::min(block, table.rows - r0);
+        for (int64_t i = 0; i < n; ++i) {
+          if (bf16)
+            kRowsDotBf16(x16 + r0 * dim, dim, len, q16 + i * dim, scores.data());
+          else
+            rows_dot_fp32(table.data.data() + r0 * dim, dim, len, queries + i * dim, scores.data());
+          scan(scores.data(), len, 1, r0, mine.cands.data() + i, mine.floors.data() + i, kk,
+               margin.data() + i);
+        }
+      }
+    });
+  } else {
+    at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+      ThreadState& mine = local[static_cast<size_t>(std::min(at::get_thread_num(), threads - 1))];
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t r0 = b * block;
+        const int64_t len = std::min(block, table.rows - r0);
+        const at::Tensor xb = impl_->base.narrow(0, r0, len);
+        for (size_t c = 0; c < chunks.size(); ++c) {
+          const int64_t q0 = static_cast<int64_t>(c) * query_chunk;
+          const int64_t qn = chunks[c].size(1);
+          const at::Tensor s = at::matmul(xb, chunks[c]).contiguous();  // [len, qn]
           if (bf16) {
-            const auto* row = reinterpret_cast<const uint16_t*>(s.data_ptr<at::BFloat16>()) + i * len;
-            scan(row, len, r0, mine[q0 + i], kk, margin[q0 + i]);
+            const auto* p = reinterpret_cast<const uint16_t*>(s.data_ptr<at::BFloat16>());
+            scan(p, len, qn, r0, mine.cands.data() + q0, mine.floors.data() + q0, kk,
+                 margin.data() + q0);
           } else {
-            scan(s.data_ptr<float>() + i * len, len, r0, mine[q0 + i], kk, margin[q0 + i]);
+            scan(s.data_ptr<float>(), len, qn, r0, mine.cands.data() + q0, mine.floors.data() + q0,
+                 kk, margin.data() + q0);
           }
         }
       }
-    }
-  });
+    });
+  }
 
   at::parallel_for(0, n, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       Candidates all;
       all.cap = std::numeric_limits<size_t>::max();
-      for (auto& per_thread : local) {
-        auto& items = per_thread[i].items;
+      for (auto& state : local) {
+        auto& items = state.cands[i].items;
         all.items.insert(all.items.end(), items.begin(), items.end());
         std::vector<std::pair<float, int64_t>>().swap(items);
       }
@@ -377,10 +477,13 @@ std::vector<std::vector<SearchHit>> ExactIndex::search(const float* queries, int
 // -------------------------------------------------------------------------------- HnswIndex
 
 void HnswParams::validate() const {
-  if (m < 2 || m > 256) throw std::invalid_argument("m must be in [2, 256], got " + std::to_string(m));
+  if (m < 2 || m > 256)
+    throw std::invalid_argument("m must be in [2, 256], got " + std::to_string(m));
   if (ef_construction < 1)
-    throw std::invalid_argument("ef_construction must be >= 1, got " + std::to_string(ef_construction));
-  if (ef_search < 1) throw std::invalid_argument("ef_search must be >= 1, got " + std::to_string(ef_search));
+    throw std::invalid_argument("ef_construction must be >= 1, got " +
+                                std::to_string(ef_construction));
+  if (ef_search < 1)
+    throw std::invalid_argument("ef_search must be >= 1, got " + std::to_string(ef_search));
   if (threads < 0) throw std::invalid_argument("threads must be >= 0");
 }
 
@@ -396,11 +499,19 @@ struct HnswIndex::Impl {
 
 HnswIndex::HnswIndex() : impl_(new Impl) {}
 HnswIndex::~HnswIndex() = default;
-int64_t HnswIndex::size() const { return impl_->table->rows; }
-int64_t HnswIndex::dim() const { return impl_->table->dim; }
+int64_t HnswIndex::size() const {
+  return impl_->table->rows;
+}
+int64_t HnswIndex::dim() const {
+  return impl_->table->dim;
+}
 
-std::string HnswIndex::index_path(const std::string& dir) { return join_path(dir, "index.hnsw"); }
-std::string HnswIndex::params_path(const std::string& dir) { return join_path(dir, "index.json"); }
+std::string HnswIndex::index_path(const std::string& dir) {
+  return join_path(dir, "index.hnsw");
+}
+std::string HnswIndex::params_path(const std::string& dir) {
+  return join_path(dir, "index.json");
+}
 bool HnswIndex::exists(const std::string& dir) {
   return path_exists(index_path(dir)) && path_exists(params_path(dir));
 }
@@ -440,10 +551,10 @@ void write_graph(const Graph& g, std::ostream& out) {
   out.write(g.data_level0_memory_,
             static_cast<std::streamsize>(g.cur_element_count * g.size_data_per_element_));
   for (size_t i = 0; i < g.cur_element_count; ++i) {
-    const unsigned int size = g.element_levels_[i] > 0
-                                  ? static_cast<unsigned int>(g.size_links_per_element_ *
-                                                              g.element_levels_[i])
-                                  : 0;
+    const unsigned int size =
+        g.element_levels_[i] > 0
+            ? static_cast<unsigned int>(g.size_links_per_element_ * g.element_levels_[i])
+            : 0;
     put(out, size);
     if (size) out.write(g.linkLists_[i], size);
   }
@@ -486,16 +597,19 @@ void check_graph_file(const std::string& path, int64_t rows, int64_t dim) {
                               why + "); rebuild it with `sembed index`");
   };
   if (static_cast<int64_t>(count) != rows)
-    throw bad("it holds " + std::to_string(count) + " rows, the embeddings " + std::to_string(rows));
+    throw bad("it holds " + std::to_string(count) + " rows, the embeddings " +
+              std::to_string(rows));
   if (max_m == 0 || max_m > 100000 || max_m0 == 0 || max_m0 > 200000) throw bad("bad degree");
   const size_t links0 = max_m0 * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
   if (offset_level0 != 0 || offset_data != links0 || label_offset != links0 + dim * sizeof(float) ||
       size_per_element != label_offset + sizeof(hnswlib::labeltype))
     throw bad("its element layout does not match dim " + std::to_string(dim));
   if (max_elements < count) throw bad("bad capacity");
-  if (count > 0 && (enter >= count || max_level < 0 || max_level > 64)) throw bad("bad entry point");
+  if (count > 0 && (enter >= count || max_level < 0 || max_level > 64))
+    throw bad("bad entry point");
   if (!std::isfinite(mult)) throw bad("bad level multiplier");
-  const size_t links_per_level = max_m * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+  const size_t links_per_level =
+      max_m * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
   int64_t pos = static_cast<int64_t>(in.tellg()) + static_cast<int64_t>(count * size_per_element);
   in.seekg(pos);
   for (size_t i = 0; i < count; ++i) {
@@ -550,8 +664,8 @@ double HnswIndex::build(const VectorTable& table, const std::string& dir, const 
   graph.addPoint(table.data.data(), 0);
 
   // Rows go to the threads in small chunks from one counter; the calling thread reports progress.
-  const int threads = std::max(1, std::min<int>(resolve_threads(params.threads),
-                                                static_cast<int>(table.rows / 64 + 1)));
+  const int threads = std::max(
+      1, std::min<int>(resolve_threads(params.threads), static_cast<int>(table.rows / 64 + 1)));
   std::atomic<int64_t> next{1}, done{1};
   std::atomic<int> finished{0};
   std::mutex mutex;
@@ -662,13 +776,19 @@ std::unique_ptr<HnswIndex> HnswIndex::load(const std::string& dir,
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error("'" + json_path + "' is missing a field: " + e.what());
   }
-  if (rows != table->rows) throw stale(std::to_string(rows) + " rows indexed, " + std::to_string(table->rows) + " embedded");
-  if (dim != table->dim) throw stale("dim " + std::to_string(dim) + " indexed, " + std::to_string(table->dim) + " embedded");
-  if (saved.value("embeddings", nlohmann::json()) != identity) throw stale("built from other embeddings");
+  if (rows != table->rows)
+    throw stale(std::to_string(rows) + " rows indexed, " + std::to_string(table->rows) +
+                " embedded");
+  if (dim != table->dim)
+    throw stale("dim " + std::to_string(dim) + " indexed, " + std::to_string(table->dim) +
+                " embedded");
+  if (saved.value("embeddings", nlohmann::json()) != identity)
+    throw stale("built from other embeddings");
   {
     std::ifstream f(graph_path, std::ios::binary | std::ios::ate);
     if (!f) throw std::runtime_error("cannot open '" + graph_path + "'");
-    if (static_cast<int64_t>(f.tellg()) != bytes) throw stale("index.hnsw was replaced after index.json");
+    if (static_cast<int64_t>(f.tellg()) != bytes)
+      throw stale("index.hnsw was replaced after index.json");
   }
   if (ef_search > 0) params.ef_search = ef_search;
   params.validate();

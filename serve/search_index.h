@@ -66,8 +66,7 @@ class ExactIndex : public SearchIndex {
   explicit ExactIndex(std::shared_ptr<const VectorTable> table,
                       const ExactIndexOptions& options = {});
   ~ExactIndex() override;
-  std::vector<std::vector<SearchHit>> search(const float* queries, int64_t n,
-                                             int k) const override;
+  std::vector<std::vector<SearchHit>> search(const float* queries, int64_t n, int k) const override;
   std::string kind() const override { return "exact"; }
   int64_t size() const override;
   int64_t dim() const override;
@@ -81,11 +80,11 @@ class ExactIndex : public SearchIndex {
 };
 
 struct HnswParams {
-  int m = 16;                // graph degree (links per node; 2m on the bottom layer)
-  int ef_construction = 200; // candidate list while building (recall of the graph)
-  int ef_search = 64;        // default candidate list at query time (max(ef_search, k) is used)
-  int threads = 0;           // build threads (0 = all cores)
-  uint64_t seed = 100;       // level generator seed
+  int m = 16;                 // graph degree (links per node; 2m on the bottom layer)
+  int ef_construction = 200;  // candidate list while building (recall of the graph)
+  int ef_search = 64;         // default candidate list at query time (max(ef_search, k) is used)
+  int threads = 0;            // build threads (0 = all cores)
+  uint64_t seed = 100;        // level generator seed
   void validate() const;
 };
 
@@ -113,8 +112,7 @@ class HnswIndex : public SearchIndex {
                                          const nlohmann::json& identity, int ef_search = 0);
 
   ~HnswIndex() override;
-  std::vector<std::vector<SearchHit>> search(const float* queries, int64_t n,
-                                             int k) const override;
+  std::vector<std::vector<SearchHit>> search(const float* queries, int64_t n, int k) const override;
   std::string kind() const override { return "hnsw"; }
   int64_t size() const override;
   int64_t dim() const override;

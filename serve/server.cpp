@@ -76,6 +76,7 @@ struct Server::Impl {
   std::thread listener;
   std::thread loader;
   int port = -1;
+  int listen_socket = -1;  // seen in the socket-options callback, for the backlog
   std::atomic<bool> started{false};
   std::atomic<bool> ready{false};
   std::atomic<bool> load_failed{false};
@@ -118,9 +119,9 @@ struct Server::Impl {
   }
 
   // The one wrapper every handler runs in: readiness, exceptions -> the error shape, metrics.
-  httplib::Server::Handler ex_wrapper(std::string route, bool needs_model,
-                                      std::function<void(const httplib::Request&,
-                                                         httplib::Response&)> fn) {
+  httplib::Server::Handler ex_wrapper(
+      std::string route, bool needs_model,
+      std::function<void(const httplib::Request&, httplib::Response&)> fn) {
     return [this, route = std::move(route), needs_model, fn = std::move(fn)](
                const httplib::Request& req, httplib::Response& res) {
       const auto start = Clock::now();
@@ -129,6 +130,7 @@ struct Server::Impl {
           throw unavailable(load_failed ? "the server failed to load: " + load_error_message
                                         : "the model is still loading; retry shortly");
         fn(req, res);
+        if (res.status == -1) res.status = 200;  // httplib fills it in only when writing
       } catch (const RequestError& e) {
         set_error(res, e.status(), e.type(), e.what());
       } catch (const ServiceError& e) {
@@ -152,10 +154,9 @@ struct Server::Impl {
     std::set<std::string> paths;
     for (const auto& r : table) {
       Handler h = r.handler;
-      auto handler = ex_wrapper(r.path, r.needs_model,
-                                [this, h](const httplib::Request& req, httplib::Response& res) {
-                                  (this->*h)(req, res);
-                                });
+      auto handler = ex_wrapper(
+          r.path, r.needs_model,
+          [this, h](const httplib::Request& req, httplib::Response& res) { (this->*h)(req, res); });
       if (std::string(r.method) == "POST")
         http.Post(r.path, handler);
       else
@@ -167,12 +168,11 @@ struct Server::Impl {
       std::string allow;
       for (const auto& r : table)
         if (path == r.path) allow += (allow.empty() ? "" : ", ") + std::string(r.method);
-      auto refuse = ex_wrapper(path, false,
-                               [path, allow](const httplib::Request& req, httplib::Response& res) {
-                                 res.set_header("Allow", allow);
-                                 throw method_not_allowed(req.method + " is not allowed on " +
-                                                          path + "; use " + allow);
-                               });
+      auto refuse = ex_wrapper(
+          path, false, [path, allow](const httplib::Request& req, httplib::Response& res) {
+            res.set_header("Allow", allow);
+            throw method_not_allowed(req.method + " is not allowed on " + path + "; use " + allow);
+          });
       const bool has_get = allow.find("GET") != std::string::npos;
       const bool has_post = allow.find("POST") != std::string::npos;
       if (!has_get) http.Get(path, refuse);
@@ -244,27 +244,28 @@ struct Server::Impl {
     });
 
     const int threads = config.http_threads;
-    http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+    http.new_task_queue = [threads] {
+      return new httplib::ThreadPool(static_cast<size_t>(threads));
+    };
     http.set_payload_max_length(static_cast<size_t>(config.max_body_bytes));
     http.set_keep_alive_max_count(1000);
     http.set_keep_alive_timeout(config.keep_alive_timeout_s);
     http.set_tcp_nodelay(true);
     // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second
     // server silently share this port.
-    http.set_socket_options([](socket_t sock) {
+    http.set_socket_options([this](socket_t sock) {
       int yes = 1;
       ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+      listen_socket = sock;
     });
 
     metrics.set_gauge("sembed_ready", "1 once the model and the embeddings are loaded.",
                       [this] { return ready ? 1.0 : 0.0; });
-    metrics.set_gauge("sembed_queue_depth", "Requests waiting for the batching worker.", [this] {
-      return ready ? static_cast<double>(batcher->queue_depth()) : 0.0;
-    });
+    metrics.set_gauge("sembed_queue_depth", "Requests waiting for the batching worker.",
+                      [this] { return ready ? static_cast<double>(batcher->queue_depth()) : 0.0; });
     metrics.set_gauge("sembed_requests_in_model",
-                      "Requests queued for or inside the batching worker.", [this] {
-                        return ready ? static_cast<double>(batcher->in_flight()) : 0.0;
-                      });
+                      "Requests queued for or inside the batching worker.",
+                      [this] { return ready ? static_cast<double>(batcher->in_flight()) : 0.0; });
     metrics.set_gauge("sembed_index_size", "Rows searchable by /search.", [this] {
       return ready && corpus ? static_cast<double>(corpus->size()) : 0.0;
     });
@@ -318,8 +319,8 @@ struct Server::Impl {
           [threads] { configure_torch_threads(threads); });
       info_body = make_info().dump();
       ready.store(true, std::memory_order_release);
-      log_info("ready in " + std::to_string(seconds_since(start)).substr(0, 5) + " s: " +
-               model_name + " (dim " + std::to_string(embedder->dim()) + ", max_len " +
+      log_info("ready in " + std::to_string(seconds_since(start)).substr(0, 5) +
+               " s: " + model_name + " (dim " + std::to_string(embedder->dim()) + ", max_len " +
                std::to_string(embedder->max_len()) + ", " + embedder->device() + ")" +
                (corpus ? ", " + std::to_string(corpus->size()) + " rows searchable (" +
                              corpus->index().kind() + ")"
@@ -390,10 +391,10 @@ struct Server::Impl {
     });
     const int64_t tokens = t.tokens;
     const std::vector<float> v = batcher->embed(std::move(t.pieces), /*normalize=*/true);
-    res.set_content(openai_embeddings_body(v.data(), static_cast<int64_t>(n), embedder->dim(),
-                                           r.base64, r.model.empty() ? model_name : r.model,
-                                           tokens),
-                    "application/json");
+    res.set_content(
+        openai_embeddings_body(v.data(), static_cast<int64_t>(n), embedder->dim(), r.base64,
+                               r.model.empty() ? model_name : r.model, tokens),
+        "application/json");
   }
 
   void handle_similarity(const httplib::Request& req, httplib::Response& res) {
@@ -455,7 +456,8 @@ struct Server::Impl {
   void handle_models(const httplib::Request&, httplib::Response& res) {
     const nlohmann::json body = {
         {"object", "list"},
-        {"data", {{{"id", model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "sembed"}}}}};
+        {"data",
+         {{{"id", model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "sembed"}}}}};
     res.set_content(body.dump(), "application/json");
   }
 };
@@ -473,9 +475,15 @@ Server::~Server() {
   }
 }
 
-const ServeConfig& Server::config() const { return impl_->config; }
-int Server::port() const { return impl_->port; }
-bool Server::ready() const { return impl_->ready.load(std::memory_order_acquire); }
+const ServeConfig& Server::config() const {
+  return impl_->config;
+}
+int Server::port() const {
+  return impl_->port;
+}
+bool Server::ready() const {
+  return impl_->ready.load(std::memory_order_acquire);
+}
 
 void Server::start() {
   Impl& m = *impl_;
@@ -486,6 +494,10 @@ void Server::start() {
   } else {
     m.port = m.http.bind_to_port(m.config.host, m.config.port) ? m.config.port : -1;
   }
+  // httplib listens with a backlog of 5: a burst of new connections (64 clients connecting at
+  // once) overflows it and the kernel drops handshakes. Linux lets a listening socket be given a
+  // larger backlog by calling listen() again.
+  if (m.port >= 0 && m.listen_socket >= 0) ::listen(m.listen_socket, SOMAXCONN);
   if (m.port < 0) {
     std::lock_guard<std::mutex> lock(m.wait_mutex);
     m.finished = true;

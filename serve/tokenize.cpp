@@ -15,7 +15,8 @@ TokenizedInputs tokenize_inputs(const Tokenizer& tokenizer, int max_len,
   TokenizedInputs out;
   out.pieces.reserve(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
-    std::vector<int> ids = inputs[i].pretokenized ? inputs[i].ids : tokenizer.encode(inputs[i].text);
+    std::vector<int> ids =
+        inputs[i].pretokenized ? inputs[i].ids : tokenizer.encode(inputs[i].text);
     if (ids.size() > room) {
       if (!truncate)
         throw validation_error(name(i) + " is " + std::to_string(ids.size()) +

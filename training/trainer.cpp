@@ -25,6 +25,7 @@
 #include "model/model_io.h"
 #include "model/runtime.h"
 #include "model/torch_compat.h"
+#include "tokenizer/idf.h"
 #include "training/data.h"
 #include "training/losses.h"
 #include "training/sts.h"
@@ -39,8 +40,12 @@ const char* kCheckpointsDir = "checkpoints";
 
 }  // namespace
 
-void request_training_stop() { g_stop_requested = 1; }
-void clear_training_stop() { g_stop_requested = 0; }
+void request_training_stop() {
+  g_stop_requested = 1;
+}
+void clear_training_stop() {
+  g_stop_requested = 0;
+}
 
 void TrainConfig::validate() const {
   auto require = [](bool ok, const std::string& msg) {
@@ -81,6 +86,7 @@ void to_json(nlohmann::json& j, const TrainConfig& c) {
                      {"encoder", c.encoder},
                      {"pooling", c.pooling},
                      {"pooling_override", c.pooling_override},
+                     {"idf_corpus", c.idf_corpus},
                      {"device", c.device},
                      {"batch_size", c.batch_size},
                      {"max_len", c.max_len},
@@ -118,7 +124,8 @@ TensorBatch build_batch(const std::vector<const std::vector<int>*>& rows, int ma
                         const torch::Device& device) {
   const int64_t room = max_len - 2;
   int64_t longest = 0;
-  for (const auto* r : rows) longest = std::max<int64_t>(longest, std::min<int64_t>(r->size(), room) + 2);
+  for (const auto* r : rows)
+    longest = std::max<int64_t>(longest, std::min<int64_t>(r->size(), room) + 2);
   const int64_t n = static_cast<int64_t>(rows.size());
   auto ids = torch::full({n, longest}, static_cast<int64_t>(kPadId), torch::kLong);
   auto mask = torch::zeros({n, longest}, torch::kBool);
@@ -142,8 +149,8 @@ TensorBatch build_batch(const std::vector<const std::vector<int>*>& rows, int ma
 
 // Builds a model whose dropout / pooling follow `config` and copies every tensor it shares by name
 // with `from` (a new cls_mlp pooler keeps its fresh initialisation).
-Encoder rebuild_encoder(const Encoder& from, const EncoderConfig& config, const PoolingConfig& pooling,
-                        uint64_t seed) {
+Encoder rebuild_encoder(const Encoder& from, const EncoderConfig& config,
+                        const PoolingConfig& pooling, uint64_t seed) {
   Encoder to(config, pooling);
   to->reset_parameters(seed);
   torch::NoGradGuard no_grad;
@@ -184,6 +191,7 @@ class Trainer {
   void setup_model();
   void setup_data();
   void setup_optimizer();
+  void set_token_weights();
   double lr_at(int64_t step, double elapsed) const;
   torch::Tensor step_loss(const std::vector<size_t>& batch, int64_t step, int64_t* tokens);
   double evaluate();
@@ -208,7 +216,8 @@ class Trainer {
   double best_dev_ = -1;
   int64_t best_step_ = -1;
   double initial_dev_ = -1;
-  double elapsed_before_ = 0;  // seconds trained before a resume
+  double elapsed_before_ = 0;         // seconds trained before a resume
+  bool needs_token_weights_ = false;  // a new idf_mean pooling without weights yet
   Clock::time_point start_time_;
 };
 
@@ -223,7 +232,13 @@ void Trainer::setup_model() {
     if (cfg_.dropout >= 0) ec.dropout = ec.attention_dropout = cfg_.dropout;
     if (cfg_.pooling_override) pc = cfg_.pooling;
     if (cfg_.dropout >= 0 || cfg_.pooling_override) {
+      needs_token_weights_ = pc.mode == "idf_mean" && model_config_.pooling.mode != "idf_mean";
+      const torch::Tensor old_weights = encoder_->token_weights;
       encoder_ = rebuild_encoder(encoder_, ec, pc, cfg_.seed);
+      if (old_weights.defined() && encoder_->token_weights.defined()) {
+        torch::NoGradGuard no_grad;
+        encoder_->token_weights.copy_(old_weights);
+      }
       model_config_.encoder = ec;
       model_config_.pooling = pc;
     }
@@ -232,11 +247,13 @@ void Trainer::setup_model() {
     model_config_.tokenizer = tokenizer_->config();
     model_config_.encoder = cfg_.encoder;
     model_config_.encoder.vocab_size = tokenizer_->vocab_size();
-    if (cfg_.dropout >= 0) model_config_.encoder.dropout = model_config_.encoder.attention_dropout = cfg_.dropout;
+    if (cfg_.dropout >= 0)
+      model_config_.encoder.dropout = model_config_.encoder.attention_dropout = cfg_.dropout;
     model_config_.pooling = cfg_.pooling;
     model_config_.validate();
     encoder_ = Encoder(model_config_.encoder, model_config_.pooling);
     encoder_->reset_parameters(cfg_.seed);
+    needs_token_weights_ = model_config_.pooling.mode == "idf_mean";
   }
   if (cfg_.max_len > model_config_.encoder.max_len)
     throw std::invalid_argument("train: --max-len " + std::to_string(cfg_.max_len) +
@@ -263,13 +280,40 @@ void Trainer::setup_data() {
   examples_ = load_examples(cfg_.data, format, *tokenizer_, &stats, cfg_.threads);
   std::string msg = "data: " + std::to_string(stats.examples) + " examples from " +
                     std::to_string(stats.lines) + " lines";
-  if (stats.duplicates) msg += ", " + std::to_string(stats.duplicates) + " duplicate sentences dropped";
+  if (stats.duplicates)
+    msg += ", " + std::to_string(stats.duplicates) + " duplicate sentences dropped";
   if (stats.skipped_empty) msg += ", " + std::to_string(stats.skipped_empty) + " empty skipped";
-  if (stats.with_hard_negative) msg += ", " + std::to_string(stats.with_hard_negative) + " with hard negatives";
+  if (stats.with_hard_negative)
+    msg += ", " + std::to_string(stats.with_hard_negative) + " with hard negatives";
   log_info(msg);
   sampler_ = std::make_unique<BatchSampler>(&examples_, cfg_.batch_size, cfg_.seed);
   total_steps_ = cfg_.steps > 0 ? cfg_.steps : cfg_.epochs * sampler_->batches_per_epoch();
   if (!cfg_.eval_sts.empty()) dev_pairs_ = read_sts_file(cfg_.eval_sts);
+}
+
+void Trainer::set_token_weights() {
+  if (model_config_.pooling.mode != "idf_mean") {
+    if (!cfg_.idf_corpus.empty())
+      log_warning("--idf-corpus ignored: pooling is " + model_config_.pooling.mode);
+    return;
+  }
+  std::vector<float> idf;
+  if (!cfg_.idf_corpus.empty()) {
+    IdfStats st;
+    idf = compute_idf(*tokenizer_, cfg_.idf_corpus, cfg_.threads, &st);
+    log_info("idf_mean: piece IDF from " + std::to_string(st.documents) +
+             " documents of --idf-corpus");
+  } else if (needs_token_weights_) {
+    std::vector<const std::vector<int>*> docs;
+    for (const auto& ex : examples_)
+      for (const auto& t : ex.texts) docs.push_back(&t);
+    idf = compute_idf(docs, model_config_.encoder.vocab_size);
+    log_info("idf_mean: piece IDF from the " + std::to_string(docs.size()) + " training texts");
+  } else {
+    return;
+  }
+  encoder_->set_token_weights(idf);
+  needs_token_weights_ = false;
 }
 
 void Trainer::setup_optimizer() {
@@ -288,12 +332,13 @@ void Trainer::setup_optimizer() {
   split(*encoder_);
   if (mlm_head_) split(*mlm_head_);
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
-                                 torch::optim::AdamWOptions(cfg_.lr).weight_decay(cfg_.weight_decay)));
+  groups.emplace_back(decay,
+                      std::make_unique<torch::optim::AdamWOptions>(
+                          torch::optim::AdamWOptions(cfg_.lr).weight_decay(cfg_.weight_decay)));
   groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
                                     torch::optim::AdamWOptions(cfg_.lr).weight_decay(0.0)));
-  optimizer_ = std::make_unique<torch::optim::AdamW>(std::move(groups),
-                                                     torch::optim::AdamWOptions(cfg_.lr));
+  optimizer_ =
+      std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(cfg_.lr));
 }
 
 double Trainer::lr_at(int64_t step, double elapsed) const {
@@ -314,7 +359,7 @@ torch::Tensor Trainer::step_loss(const std::vector<size_t>& batch, int64_t step,
       for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);
     TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
     *tokens = tb.tokens;
-    auto z = encoder_->pool(encoder_->forward(tb.ids, tb.mask), tb.mask, true);
+    auto z = encoder_->encode(tb.ids, tb.mask, true);
     return info_nce_loss(z.narrow(0, 0, B), z.narrow(0, B, B), cfg_.temperature);
   }
   if (cfg_.objective == "sup") {
@@ -330,7 +375,7 @@ torch::Tensor Trainer::step_loss(const std::vector<size_t>& batch, int64_t step,
     }
     TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
     *tokens = tb.tokens;
-    auto z = encoder_->pool(encoder_->forward(tb.ids, tb.mask), tb.mask, true);
+    auto z = encoder_->encode(tb.ids, tb.mask, true);
     auto candidates = z.narrow(0, B, z.size(0) - B);
     return info_nce_loss(z.narrow(0, 0, B), candidates, cfg_.temperature,
                          torch::tensor(hard, torch::kLong), cfg_.hard_negative_weight);
@@ -344,14 +389,16 @@ torch::Tensor Trainer::step_loss(const std::vector<size_t>& batch, int64_t step,
     }
     TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
     *tokens = tb.tokens;
-    auto z = encoder_->pool(encoder_->forward(tb.ids, tb.mask), tb.mask, true);
-    return cosent_loss(z.narrow(0, 0, B), z.narrow(0, B, B), torch::tensor(gold), cfg_.cosent_scale);
+    auto z = encoder_->encode(tb.ids, tb.mask, true);
+    return cosent_loss(z.narrow(0, 0, B), z.narrow(0, B, B), torch::tensor(gold),
+                       cfg_.cosent_scale);
   }
   // mlm
   for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);
   TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
   *tokens = tb.tokens;
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg_.seed * 1000003ull + static_cast<uint64_t>(step));
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg_.seed * 1000003ull +
+                                                      static_cast<uint64_t>(step));
   auto [input, labels] = mask_tokens(tb.ids.cpu(), tb.mask.cpu(), model_config_.encoder.vocab_size,
                                      cfg_.mlm_probability, gen);
   input = input.to(device_);
@@ -405,10 +452,12 @@ void Trainer::prune_log_after(int64_t step) {
 void Trainer::save_final_model(const std::string& dir, SaveMode mode, int64_t step, double dev) {
   ModelConfig mc = model_config_;
   nlohmann::json training = cfg_;
-  mc.provenance["training"] = {{"config", training}, {"steps", step}, {"total_steps", total_steps_}};
+  mc.provenance["training"] = {
+      {"config", training}, {"steps", step}, {"total_steps", total_steps_}};
   if (dev >= 0) mc.provenance["training"]["dev_spearman"] = dev;
   if (initial_dev_ >= 0) mc.provenance["training"]["initial_dev_spearman"] = initial_dev_;
-  mc.provenance["training"]["history"] = model_config_.provenance.value("training", nlohmann::json());
+  mc.provenance["training"]["history"] =
+      model_config_.provenance.value("training", nlohmann::json());
   save_model(dir, mc, encoder_, tokenizer_->serialized_model(), mode);
 }
 
@@ -422,7 +471,8 @@ void Trainer::save_checkpoint(int64_t step) {
     write_file_atomic(join_path(dir.temp_path(), "mlm_head.safetensors"),
                       serialize_safetensors(module_tensors(*mlm_head_)));
   torch::save(*optimizer_, join_path(dir.temp_path(), "optimizer.pt"));
-  const double elapsed = elapsed_before_ + std::chrono::duration<double>(Clock::now() - start_time_).count();
+  const double elapsed =
+      elapsed_before_ + std::chrono::duration<double>(Clock::now() - start_time_).count();
   nlohmann::json state = {{"step", step},
                           {"batches_drawn", sampler_->batches_drawn()},
                           {"best_dev", best_dev_},
@@ -447,8 +497,9 @@ void Trainer::save_checkpoint(int64_t step) {
 void Trainer::load_checkpoint(const std::filesystem::path& dir) {
   const nlohmann::json state = nlohmann::json::parse(read_file((dir / "state.json").string()));
   if (state.value("objective", "") != cfg_.objective)
-    throw std::invalid_argument("train --resume: the checkpoint in " + dir.string() + " was made by objective '" +
-                                state.value("objective", "") + "', not '" + cfg_.objective + "'");
+    throw std::invalid_argument("train --resume: the checkpoint in " + dir.string() +
+                                " was made by objective '" + state.value("objective", "") +
+                                "', not '" + cfg_.objective + "'");
   LoadedModel m = load_model(dir.string(), torch::kCPU);
   model_config_ = m.config;
   tokenizer_ = m.tokenizer;
@@ -482,7 +533,8 @@ TrainResult Trainer::run() {
   const std::filesystem::path ckpt = newest_checkpoint(cfg_.output);
   if (cfg_.resume) {
     if (ckpt.empty())
-      throw std::invalid_argument("train --resume: no checkpoint in '" + cfg_.output + "/checkpoints'");
+      throw std::invalid_argument("train --resume: no checkpoint in '" + cfg_.output +
+                                  "/checkpoints'");
     load_checkpoint(ckpt);
   } else {
     if (is_directory(cfg_.output) && !std::filesystem::is_empty(cfg_.output))
@@ -492,9 +544,11 @@ TrainResult Trainer::run() {
     make_directories(cfg_.output);
     setup_model();
     setup_data();
+    set_token_weights();
     setup_optimizer();
   }
-  write_file_atomic(join_path(cfg_.output, "train_config.json"), nlohmann::json(cfg_).dump(2) + "\n");
+  write_file_atomic(join_path(cfg_.output, "train_config.json"),
+                    nlohmann::json(cfg_).dump(2) + "\n");
   nlohmann::json effective = cfg_;
   effective["encoder"] = model_config_.encoder;
   effective["pooling"] = model_config_.pooling;
@@ -526,7 +580,8 @@ TrainResult Trainer::run() {
   int64_t step = start_step_;
   double last_loss = 0;
   while (step < total_steps_) {
-    const double elapsed = elapsed_before_ + std::chrono::duration<double>(Clock::now() - start_time_).count();
+    const double elapsed =
+        elapsed_before_ + std::chrono::duration<double>(Clock::now() - start_time_).count();
     if (cfg_.time_limit > 0 && elapsed >= cfg_.time_limit) {
       log_info("time limit reached at step " + std::to_string(step));
       break;
@@ -548,8 +603,8 @@ TrainResult Trainer::run() {
     ++step;
     last_loss = loss.item<double>();
     if (!std::isfinite(last_loss))
-      throw std::runtime_error("training diverged: loss is " + std::to_string(last_loss) + " at step " +
-                               std::to_string(step) + " (lower --lr?)");
+      throw std::runtime_error("training diverged: loss is " + std::to_string(last_loss) +
+                               " at step " + std::to_string(step) + " (lower --lr?)");
     loss_sum += last_loss;
     ++loss_count;
     tokens_window += tokens;
@@ -557,7 +612,8 @@ TrainResult Trainer::run() {
     tokens_total += tokens;
     sentences_total += static_cast<int64_t>(batch.size());
 
-    const bool eval_now = !dev_pairs_.empty() && (step % cfg_.eval_every == 0 || step == total_steps_);
+    const bool eval_now =
+        !dev_pairs_.empty() && (step % cfg_.eval_every == 0 || step == total_steps_);
     if (step % cfg_.log_every == 0 || step == total_steps_ || eval_now) {
       const double secs = std::chrono::duration<double>(Clock::now() - window_start).count();
       nlohmann::json rec = {{"step", step},
@@ -590,7 +646,8 @@ TrainResult Trainer::run() {
       loss_count = tokens_window = sentences_window = 0;
       window_start = Clock::now();
     }
-    if (cfg_.save_every > 0 && step % cfg_.save_every == 0 && step < total_steps_) save_checkpoint(step);
+    if (cfg_.save_every > 0 && step % cfg_.save_every == 0 && step < total_steps_)
+      save_checkpoint(step);
   }
   result.interrupted = g_stop_requested != 0;
   result.steps = step;
@@ -602,7 +659,8 @@ TrainResult Trainer::run() {
 
   save_checkpoint(step);
   if (result.interrupted) {
-    log_info("stopped at step " + std::to_string(step) + "; checkpoint saved, continue with --resume");
+    log_info("stopped at step " + std::to_string(step) +
+             "; checkpoint saved, continue with --resume");
     if (dev_pairs_.empty()) save_final_model(cfg_.output, SaveMode::kUpdateFiles, step, -1);
   } else if (!dev_pairs_.empty()) {
     // DIR holds the best model; DIR/last the final one.

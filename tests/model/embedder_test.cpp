@@ -27,10 +27,13 @@ using test::sample_texts;
 using test::ScratchDir;
 using test::tiny_model_dir;
 
+// One thread: ctest runs test processes side by side, and OpenMP workers that spin-wait for a
+// descheduled sibling make an oversubscribed 2-thread run many times slower than 1 thread.
 EmbedderOptions cpu_options(int batch_size = 64) {
   EmbedderOptions o;
   o.device = "cpu";
   o.batch_size = batch_size;
+  o.threads = 1;
   return o;
 }
 
@@ -39,16 +42,50 @@ std::vector<float> rows(const std::vector<float>& m, size_t begin, size_t end, s
   return std::vector<float>(m.begin() + begin * dim, m.begin() + end * dim);
 }
 
-TEST(EmbedderTest, ReportsTheModel) {
-  Embedder embedder(tiny_model_dir(), cpu_options());
-  EXPECT_EQ(embedder.dim(), 128);
-  EXPECT_EQ(embedder.max_len(), 64);
-  EXPECT_TRUE(embedder.normalizes());
-  EXPECT_EQ(embedder.device(), "cpu");
-  EXPECT_EQ(embedder.config().pooling.mode, "mean");
-  EXPECT_EQ(embedder.tokenizer().vocab_size(), 300);
-  EXPECT_EQ(embedder.weights_hash(),
-            content_hash(read_file(tiny_model_dir() + "/model.safetensors")));
+TEST(EmbedderTest, ReportsTheModelAndRefusesBadInputs) {
+  {  // what the model directory says
+    Embedder embedder(tiny_model_dir(), cpu_options());
+    EXPECT_EQ(embedder.dim(), 128);
+    EXPECT_EQ(embedder.max_len(), 64);
+    EXPECT_TRUE(embedder.normalizes());
+    EXPECT_EQ(embedder.device(), "cpu");
+    EXPECT_EQ(embedder.config().pooling.mode, "mean");
+    EXPECT_EQ(embedder.tokenizer().vocab_size(), 300);
+    EXPECT_EQ(embedder.weights_hash(),
+              content_hash(read_file(tiny_model_dir() + "/model.safetensors")));
+  }
+
+  {  // no texts, and the empty text
+    Embedder embedder(tiny_model_dir(), cpu_options());
+    EXPECT_TRUE(embedder.embed({}).empty());
+    const auto v = embedder.embed({""});
+    ASSERT_EQ(v.size(), 128u);
+    for (float x : v) ASSERT_TRUE(std::isfinite(x));
+    EXPECT_NE(v, embedder.embed({"a"})) << "[CLS] [SEP] alone is a vector of its own";
+  }
+
+  {  // bad inputs and options throw std::invalid_argument
+    Embedder embedder(tiny_model_dir(), cpu_options());
+    EXPECT_THROW(embedder.embed_pieces({{5, 6}, {300}}, true), std::invalid_argument);
+    EXPECT_THROW(embedder.embed_pieces({{-1}}, true), std::invalid_argument);
+    try {
+      embedder.embed({"fine", "also fine", "bad \xFF"});
+      FAIL() << "invalid UTF-8 accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("text 2"), std::string::npos) << e.what();
+    }
+
+    EmbedderOptions o = cpu_options();
+    o.max_len = 65;
+    EXPECT_THROW(Embedder(tiny_model_dir(), o), std::invalid_argument) << "above the model's 64";
+    o.max_len = 2;
+    EXPECT_THROW(Embedder(tiny_model_dir(), o), std::invalid_argument);
+    o = cpu_options(0);
+    EXPECT_THROW(Embedder(tiny_model_dir(), o), std::invalid_argument);
+    o = cpu_options();
+    o.device = "tpu";
+    EXPECT_THROW(Embedder(tiny_model_dir(), o), std::invalid_argument);
+  }
 }
 
 TEST(EmbedderTest, BatchCompositionAndPaddingDoNotChangeVectors) {
@@ -108,47 +145,49 @@ TEST(EmbedderTest, BatchCompositionAndPaddingDoNotChangeVectors) {
   }
 }
 
-TEST(EmbedderTest, RowsAreUnitNormWhenNormalizing) {
-  const auto texts = sample_texts();
-  Embedder embedder(tiny_model_dir(), cpu_options());
-  const auto v = embedder.embed(texts);
-  for (size_t r = 0; r < texts.size(); ++r) {
+TEST(EmbedderTest, UnitRowsAndBf16CloseToFp32) {
+  {  // rows are unit vectors when normalising
+    const auto texts = sample_texts();
+    Embedder embedder(tiny_model_dir(), cpu_options());
+    const auto v = embedder.embed(texts);
+    for (size_t r = 0; r < texts.size(); ++r) {
+      double sq = 0;
+      for (size_t k = r * 128; k < (r + 1) * 128; ++k) sq += static_cast<double>(v[k]) * v[k];
+      EXPECT_NEAR(std::sqrt(sq), 1.0, 1e-5) << "row " << r;
+    }
+
+    EmbedderOptions raw_options = cpu_options();
+    raw_options.normalize = 0;
+    Embedder raw(tiny_model_dir(), raw_options);
+    EXPECT_FALSE(raw.normalizes());
+    const auto rv = raw.embed(texts);
     double sq = 0;
-    for (size_t k = r * 128; k < (r + 1) * 128; ++k) sq += static_cast<double>(v[k]) * v[k];
-    EXPECT_NEAR(std::sqrt(sq), 1.0, 1e-5) << "row " << r;
+    for (size_t k = 0; k < 128; ++k) sq += static_cast<double>(rv[k]) * rv[k];
+    EXPECT_GT(std::fabs(std::sqrt(sq) - 1.0), 0.1) << "normalize = 0 keeps the raw mean";
+    // Normalising the raw vectors by hand gives the normalised ones.
+    std::vector<float> by_hand(rv);
+    for (size_t r = 0; r < texts.size(); ++r) {
+      double s = 0;
+      for (size_t k = r * 128; k < (r + 1) * 128; ++k) s += static_cast<double>(rv[k]) * rv[k];
+      for (size_t k = r * 128; k < (r + 1) * 128; ++k)
+        by_hand[k] = static_cast<float>(rv[k] / std::sqrt(s));
+    }
+    EXPECT_LE(max_abs_diff(by_hand, v), 1e-5);
   }
 
-  EmbedderOptions raw_options = cpu_options();
-  raw_options.normalize = 0;
-  Embedder raw(tiny_model_dir(), raw_options);
-  EXPECT_FALSE(raw.normalizes());
-  const auto rv = raw.embed(texts);
-  double sq = 0;
-  for (size_t k = 0; k < 128; ++k) sq += static_cast<double>(rv[k]) * rv[k];
-  EXPECT_GT(std::fabs(std::sqrt(sq) - 1.0), 0.1) << "normalize = 0 keeps the raw mean";
-  // Normalising the raw vectors by hand gives the normalised ones.
-  std::vector<float> by_hand(rv);
-  for (size_t r = 0; r < texts.size(); ++r) {
-    double s = 0;
-    for (size_t k = r * 128; k < (r + 1) * 128; ++k) s += static_cast<double>(rv[k]) * rv[k];
-    for (size_t k = r * 128; k < (r + 1) * 128; ++k)
-      by_hand[k] = static_cast<float>(rv[k] / std::sqrt(s));
+  {  // bf16 vectors stay close to fp32 ones
+    const auto texts = sample_texts();
+    Embedder fp32(tiny_model_dir(), cpu_options());
+    EmbedderOptions o = cpu_options();
+    o.bf16 = true;
+    Embedder bf16(tiny_model_dir(), o);
+    const auto a = fp32.embed(texts);
+    const auto b = bf16.embed(texts);
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_GT(max_abs_diff(a, b), 0.0f) << "bf16 autocast must actually change the arithmetic";
+    for (size_t r = 0; r < texts.size(); ++r)
+      EXPECT_GE(test::row_cosine(a, b, r, 128), 0.99) << "row " << r;
   }
-  EXPECT_LE(max_abs_diff(by_hand, v), 1e-5);
-}
-
-TEST(EmbedderTest, Bf16VectorsStayCloseToFp32) {
-  const auto texts = sample_texts();
-  Embedder fp32(tiny_model_dir(), cpu_options());
-  EmbedderOptions o = cpu_options();
-  o.bf16 = true;
-  Embedder bf16(tiny_model_dir(), o);
-  const auto a = fp32.embed(texts);
-  const auto b = bf16.embed(texts);
-  ASSERT_EQ(a.size(), b.size());
-  EXPECT_GT(max_abs_diff(a, b), 0.0f) << "bf16 autocast must actually change the arithmetic";
-  for (size_t r = 0; r < texts.size(); ++r)
-    EXPECT_GE(test::row_cosine(a, b, r, 128), 0.99) << "row " << r;
 }
 
 TEST(EmbedderTest, SaveLoadGivesIdenticalVectors) {
@@ -192,38 +231,6 @@ TEST(EmbedderTest, TruncatesLongTextsAndCountsThem) {
   EXPECT_EQ(short_stats.tokens, 10);
   const std::vector<int> head8(pieces.begin(), pieces.begin() + 8);
   EXPECT_LE(max_abs_diff(sv, embedder.embed_pieces({head8}, true)), 1e-5);
-}
-
-TEST(EmbedderTest, EmptyInputsAndEmptyTexts) {
-  Embedder embedder(tiny_model_dir(), cpu_options());
-  EXPECT_TRUE(embedder.embed({}).empty());
-  const auto v = embedder.embed({""});
-  ASSERT_EQ(v.size(), 128u);
-  for (float x : v) ASSERT_TRUE(std::isfinite(x));
-  EXPECT_NE(v, embedder.embed({"a"})) << "[CLS] [SEP] alone is a vector of its own";
-}
-
-TEST(EmbedderTest, BadInputsThrowInvalidArgument) {
-  Embedder embedder(tiny_model_dir(), cpu_options());
-  EXPECT_THROW(embedder.embed_pieces({{5, 6}, {300}}, true), std::invalid_argument);
-  EXPECT_THROW(embedder.embed_pieces({{-1}}, true), std::invalid_argument);
-  try {
-    embedder.embed({"fine", "also fine", "bad \xFF"});
-    FAIL() << "invalid UTF-8 accepted";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("text 2"), std::string::npos) << e.what();
-  }
-
-  EmbedderOptions o = cpu_options();
-  o.max_len = 65;
-  EXPECT_THROW(Embedder(tiny_model_dir(), o), std::invalid_argument) << "above the model's 64";
-  o.max_len = 2;
-  EXPECT_THROW(Embedder(tiny_model_dir(), o), std::invalid_argument);
-  o = cpu_options(0);
-  EXPECT_THROW(Embedder(tiny_model_dir(), o), std::invalid_argument);
-  o = cpu_options();
-  o.device = "tpu";
-  EXPECT_THROW(Embedder(tiny_model_dir(), o), std::invalid_argument);
 }
 
 TEST(EmbedderTest, ConcurrentCallsAgreeWithSerialOnes) {

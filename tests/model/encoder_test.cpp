@@ -41,29 +41,31 @@ float max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).abs().max().item<float>();
 }
 
-TEST(EncoderTest, EvalModeIsDeterministic) {
-  torch::NoGradGuard no_grad;
-  Encoder encoder(tiny_config(), PoolingConfig{});
-  encoder->eval();
-  const Batch b = make_batch({12, 7, 3}, 300, 1);
-  const auto first = encoder->forward(b.ids, b.mask);
-  const auto second = encoder->forward(b.ids, b.mask);
-  EXPECT_EQ(first.sizes(), (std::vector<int64_t>{3, 12, 128}));
-  EXPECT_TRUE(torch::equal(first, second));
-  EXPECT_TRUE(torch::equal(encoder->embed(b.ids, b.mask), encoder->embed(b.ids, b.mask)));
-}
+TEST(EncoderTest, DeterministicInEvalModeDropoutInTrainMode) {
+  {  // eval mode: two forwards are equal
+    torch::NoGradGuard no_grad;
+    Encoder encoder(tiny_config(), PoolingConfig{});
+    encoder->eval();
+    const Batch b = make_batch({12, 7, 3}, 300, 1);
+    const auto first = encoder->forward(b.ids, b.mask);
+    const auto second = encoder->forward(b.ids, b.mask);
+    EXPECT_EQ(first.sizes(), (std::vector<int64_t>{3, 12, 128}));
+    EXPECT_TRUE(torch::equal(first, second));
+    EXPECT_TRUE(torch::equal(encoder->embed(b.ids, b.mask), encoder->embed(b.ids, b.mask)));
+  }
 
-TEST(EncoderTest, TrainModeDropoutMakesForwardsDiffer) {
-  torch::NoGradGuard no_grad;
-  Encoder encoder(tiny_config(), PoolingConfig{});
-  encoder->train();
-  const Batch b = make_batch({12, 7, 3}, 300, 2);
-  const auto first = encoder->embed(b.ids, b.mask);
-  const auto second = encoder->embed(b.ids, b.mask);
-  EXPECT_GT(max_abs_diff(first, second), 1e-3) << "two dropout masks: SimCSE's positive pairs";
-  // Back in eval mode the two agree again.
-  encoder->eval();
-  EXPECT_TRUE(torch::equal(encoder->embed(b.ids, b.mask), encoder->embed(b.ids, b.mask)));
+  {  // train mode: dropout makes them differ
+    torch::NoGradGuard no_grad;
+    Encoder encoder(tiny_config(), PoolingConfig{});
+    encoder->train();
+    const Batch b = make_batch({12, 7, 3}, 300, 2);
+    const auto first = encoder->embed(b.ids, b.mask);
+    const auto second = encoder->embed(b.ids, b.mask);
+    EXPECT_GT(max_abs_diff(first, second), 1e-3) << "two dropout masks: SimCSE's positive pairs";
+    // Back in eval mode the two agree again.
+    encoder->eval();
+    EXPECT_TRUE(torch::equal(encoder->embed(b.ids, b.mask), encoder->embed(b.ids, b.mask)));
+  }
 }
 
 TEST(EncoderTest, FusedAndManualAttentionAgreeWithPadding) {
@@ -83,6 +85,22 @@ TEST(EncoderTest, FusedAndManualAttentionAgreeWithPadding) {
   EXPECT_LE(max_abs_diff(fused_hidden * real, manual_hidden * real), 1e-5);
   EXPECT_LE(max_abs_diff(fused, manual), 1e-5);
   EXPECT_GT(fused.abs().max().item<float>(), 0.01f) << "vectors are not all zero";
+}
+
+// Inference (no autograd) runs fp32 linears on oneDNN, training on ATen's linear: same numbers.
+TEST(EncoderTest, InferenceAndTrainingPathsAgree) {
+  Encoder encoder(tiny_config(), PoolingConfig{});
+  encoder->reset_parameters(11);
+  encoder->eval();
+  const Batch b = make_batch({17, 9, 4}, 300, 12);
+  const auto with_grad = encoder->embed(b.ids, b.mask);
+  ASSERT_TRUE(with_grad.requires_grad());
+  torch::Tensor inference;
+  {
+    torch::InferenceMode guard;
+    inference = encoder->embed(b.ids, b.mask);
+  }
+  EXPECT_LE(max_abs_diff(with_grad.detach(), inference), 1e-5);
 }
 
 TEST(EncoderTest, PaddingDoesNotChangeRealTokenStates) {
@@ -107,95 +125,100 @@ TEST(EncoderTest, PaddingDoesNotChangeRealTokenStates) {
   }
 }
 
-TEST(EncoderTest, EmbedRowsAreUnitNormWhenNormalizing) {
-  torch::NoGradGuard no_grad;
-  const Batch b = make_batch({10, 4, 7}, 300, 5);
-  PoolingConfig pooling;
-  pooling.normalize = true;
-  Encoder normalized(tiny_config(), pooling);
-  normalized->eval();
-  const auto norms = normalized->embed(b.ids, b.mask).norm(2, 1);
-  EXPECT_LE(max_abs_diff(norms, torch::ones({3})), 1e-5);
-
-  pooling.normalize = false;
-  Encoder raw(tiny_config(), pooling);
-  raw->eval();
-  const auto raw_norms = raw->embed(b.ids, b.mask).norm(2, 1);
-  EXPECT_GT(max_abs_diff(raw_norms, torch::ones({3})), 0.1) << "without normalize: raw means";
-}
-
-TEST(EncoderTest, MeanPoolAveragesRealTokensOnly) {
-  // hidden [2, 3, 2]; row 0 has 2 real tokens, row 1 has 3.
-  const auto hidden = torch::tensor({1.f, 2.f, 3.f, 4.f, 100.f, 100.f,  //
-                                     1.f, 1.f, 2.f, 2.f, 6.f, 0.f})
-                          .view({2, 3, 2});
-  const auto mask = torch::tensor({1, 1, 0, 1, 1, 1}, torch::kLong).view({2, 3});
-  const auto pooled = mean_pool(hidden, mask);
-  const auto expected = torch::tensor({2.f, 3.f, 3.f, 1.f}).view({2, 2});
-  EXPECT_LE(max_abs_diff(pooled, expected), 1e-6) << pooled;
-}
-
-TEST(EncoderTest, PoolingModesPickTheRightState) {
-  torch::NoGradGuard no_grad;
-  const Batch b = make_batch({6, 4}, 300, 6);
-  PoolingConfig cls;
-  cls.mode = "cls";
-  cls.normalize = false;
-  Encoder encoder(tiny_config(), cls);
-  encoder->eval();
-  const auto hidden = encoder->forward(b.ids, b.mask);
-  EXPECT_TRUE(torch::equal(encoder->embed(b.ids, b.mask), hidden.select(1, 0)));
-
-  PoolingConfig mlp;
-  mlp.mode = "cls_mlp";
-  mlp.normalize = false;
-  Encoder with_head(tiny_config(), mlp);
-  with_head->eval();
-  ASSERT_TRUE(with_head->pooler);
-  const auto h = with_head->forward(b.ids, b.mask);
-  // SimCSE: the MLP head in training only; plain [CLS] at inference.
-  EXPECT_TRUE(torch::equal(with_head->pool(h, b.mask, false), h.select(1, 0)));
-  EXPECT_TRUE(torch::equal(with_head->pool(h, b.mask, true), with_head->pooler(h.select(1, 0))));
-}
-
-TEST(EncoderTest, RegisteredNamesAreTheCheckpointKeys) {
-  Encoder encoder(tiny_config(), PoolingConfig{});
-  std::set<std::string> names;
-  for (const auto& p : encoder->named_parameters()) names.insert(p.key());
-  std::set<std::string> expected = {"embeddings.token.weight", "embeddings.position.weight",
-                                    "embeddings.norm.weight",  "embeddings.norm.bias",
-                                    "final_norm.weight",       "final_norm.bias"};
-  for (int layer = 0; layer < 2; ++layer) {
-    const std::string p = "layers." + std::to_string(layer) + ".";
-    for (const char* suffix :
-         {"attention_norm.weight", "attention_norm.bias", "attention.qkv.weight",
-          "attention.qkv.bias", "attention.out.weight", "attention.out.bias", "ffn_norm.weight",
-          "ffn_norm.bias", "ffn.up.weight", "ffn.up.bias", "ffn.down.weight", "ffn.down.bias"})
-      expected.insert(p + suffix);
+TEST(EncoderTest, PoolingAndNormalisation) {
+  {  // mean pooling averages real tokens only
+    // hidden [2, 3, 2]; row 0 has 2 real tokens, row 1 has 3.
+    const auto hidden = torch::tensor({1.f, 2.f, 3.f, 4.f, 100.f, 100.f,  //
+                                       1.f, 1.f, 2.f, 2.f, 6.f, 0.f})
+                            .view({2, 3, 2});
+    const auto mask = torch::tensor({1, 1, 0, 1, 1, 1}, torch::kLong).view({2, 3});
+    const auto pooled = mean_pool(hidden, mask);
+    const auto expected = torch::tensor({2.f, 3.f, 3.f, 1.f}).view({2, 2});
+    EXPECT_LE(max_abs_diff(pooled, expected), 1e-6) << pooled;
   }
-  EXPECT_EQ(names, expected);
-  EXPECT_EQ(encoder->named_parameters()["layers.0.attention.qkv.weight"].sizes(),
-            (std::vector<int64_t>{3 * 128, 128}));
-  EXPECT_EQ(encoder->named_parameters()["layers.1.ffn.up.weight"].sizes(),
-            (std::vector<int64_t>{512, 128}));
-  EXPECT_EQ(encoder->named_parameters()["embeddings.position.weight"].sizes(),
-            (std::vector<int64_t>{64, 128}));
 
-  PoolingConfig mlp;
-  mlp.mode = "cls_mlp";
-  Encoder with_head(tiny_config(), mlp);
-  EXPECT_TRUE(with_head->named_parameters().contains("pooler.dense.weight"));
-  EXPECT_TRUE(with_head->named_parameters().contains("pooler.dense.bias"));
+  {  // cls and cls_mlp pick the right state
+    torch::NoGradGuard no_grad;
+    const Batch b = make_batch({6, 4}, 300, 6);
+    PoolingConfig cls;
+    cls.mode = "cls";
+    cls.normalize = false;
+    Encoder encoder(tiny_config(), cls);
+    encoder->eval();
+    const auto hidden = encoder->forward(b.ids, b.mask);
+    EXPECT_TRUE(torch::equal(encoder->embed(b.ids, b.mask), hidden.select(1, 0)));
+
+    PoolingConfig mlp;
+    mlp.mode = "cls_mlp";
+    mlp.normalize = false;
+    Encoder with_head(tiny_config(), mlp);
+    with_head->eval();
+    ASSERT_TRUE(with_head->pooler);
+    const auto h = with_head->forward(b.ids, b.mask);
+    // SimCSE: the MLP head in training only; plain [CLS] at inference.
+    EXPECT_TRUE(torch::equal(with_head->pool(h, b.ids, b.mask, false), h.select(1, 0)));
+    EXPECT_TRUE(
+        torch::equal(with_head->pool(h, b.ids, b.mask, true), with_head->pooler(h.select(1, 0))));
+  }
+
+  {  // embed() rows are unit vectors when the config normalises
+    torch::NoGradGuard no_grad;
+    const Batch b = make_batch({10, 4, 7}, 300, 5);
+    PoolingConfig pooling;
+    pooling.normalize = true;
+    Encoder normalized(tiny_config(), pooling);
+    normalized->eval();
+    const auto norms = normalized->embed(b.ids, b.mask).norm(2, 1);
+    EXPECT_LE(max_abs_diff(norms, torch::ones({3})), 1e-5);
+
+    pooling.normalize = false;
+    Encoder raw(tiny_config(), pooling);
+    raw->eval();
+    const auto raw_norms = raw->embed(b.ids, b.mask).norm(2, 1);
+    EXPECT_GT(max_abs_diff(raw_norms, torch::ones({3})), 0.1) << "without normalize: raw means";
+  }
 }
 
-TEST(EncoderTest, ParameterCountMatchesTheModule) {
-  for (const char* preset : {"tiny", "small"}) {
-    EncoderConfig c = EncoderConfig::preset(preset);
-    c.vocab_size = 300;
-    Encoder encoder(c, PoolingConfig{});
-    int64_t n = 0;
-    for (const auto& p : encoder->parameters()) n += p.numel();
-    EXPECT_EQ(n, c.parameter_count()) << preset;
+TEST(EncoderTest, CheckpointNamesAndParameterCount) {
+  {  // registered names are the checkpoint keys
+    Encoder encoder(tiny_config(), PoolingConfig{});
+    std::set<std::string> names;
+    for (const auto& p : encoder->named_parameters()) names.insert(p.key());
+    std::set<std::string> expected = {"embeddings.token.weight", "embeddings.position.weight",
+                                      "embeddings.norm.weight",  "embeddings.norm.bias",
+                                      "final_norm.weight",       "final_norm.bias"};
+    for (int layer = 0; layer < 2; ++layer) {
+      const std::string p = "layers." + std::to_string(layer) + ".";
+      for (const char* suffix :
+           {"attention_norm.weight", "attention_norm.bias", "attention.qkv.weight",
+            "attention.qkv.bias", "attention.out.weight", "attention.out.bias", "ffn_norm.weight",
+            "ffn_norm.bias", "ffn.up.weight", "ffn.up.bias", "ffn.down.weight", "ffn.down.bias"})
+        expected.insert(p + suffix);
+    }
+    EXPECT_EQ(names, expected);
+    EXPECT_EQ(encoder->named_parameters()["layers.0.attention.qkv.weight"].sizes(),
+              (std::vector<int64_t>{3 * 128, 128}));
+    EXPECT_EQ(encoder->named_parameters()["layers.1.ffn.up.weight"].sizes(),
+              (std::vector<int64_t>{512, 128}));
+    EXPECT_EQ(encoder->named_parameters()["embeddings.position.weight"].sizes(),
+              (std::vector<int64_t>{64, 128}));
+
+    PoolingConfig mlp;
+    mlp.mode = "cls_mlp";
+    Encoder with_head(tiny_config(), mlp);
+    EXPECT_TRUE(with_head->named_parameters().contains("pooler.dense.weight"));
+    EXPECT_TRUE(with_head->named_parameters().contains("pooler.dense.bias"));
+  }
+
+  {  // EncoderConfig::parameter_count() counts the module's parameters
+    for (const char* preset : {"tiny", "small"}) {
+      EncoderConfig c = EncoderConfig::preset(preset);
+      c.vocab_size = 300;
+      Encoder encoder(c, PoolingConfig{});
+      int64_t n = 0;
+      for (const auto& p : encoder->parameters()) n += p.numel();
+      EXPECT_EQ(n, c.parameter_count()) << preset;
+    }
   }
 }
 
@@ -219,19 +242,21 @@ TEST(EncoderTest, ResetParametersIsReproducible) {
   EXPECT_NEAR(down_std, 0.02 / 2.0, 0.001) << "scaled by 1/sqrt(2 * layers) = 1/2";
 }
 
-TEST(EncoderTest, RejectsSequencesLongerThanMaxLen) {
-  Encoder encoder(tiny_config(), PoolingConfig{});
-  encoder->eval();
-  const Batch b = make_batch({65}, 300, 8);
-  EXPECT_THROW(encoder->forward(b.ids, b.mask), c10::Error);
-}
+TEST(EncoderTest, RejectsBadInputs) {
+  {  // sequences longer than max_len
+    Encoder encoder(tiny_config(), PoolingConfig{});
+    encoder->eval();
+    const Batch b = make_batch({65}, 300, 8);
+    EXPECT_THROW(encoder->forward(b.ids, b.mask), c10::Error);
+  }
 
-TEST(EncoderTest, ResolveDevice) {
-  EXPECT_EQ(resolve_device("cpu"), torch::Device(torch::kCPU));
-  EXPECT_THROW(resolve_device("tpu"), std::invalid_argument);
-  if (!torch::cuda::is_available()) {
-    EXPECT_EQ(resolve_device("auto"), torch::Device(torch::kCPU));
-    EXPECT_THROW(resolve_device("cuda"), std::invalid_argument);
+  {  // device names
+    EXPECT_EQ(resolve_device("cpu"), torch::Device(torch::kCPU));
+    EXPECT_THROW(resolve_device("tpu"), std::invalid_argument);
+    if (!torch::cuda::is_available()) {
+      EXPECT_EQ(resolve_device("auto"), torch::Device(torch::kCPU));
+      EXPECT_THROW(resolve_device("cuda"), std::invalid_argument);
+    }
   }
 }
 

@@ -63,7 +63,7 @@ TEST(ModelCommandsTest, InitThenEmbedKeepsOneRowPerLine) {
   test::write_lines(dir.file("in.txt"), lines);
   const std::string out = dir.file("out");
   const CommandResult embed =
-      run_sembed("embed --threads 2 -m " + shell_quote(dir.file("model")) + " -i " +
+      run_sembed("embed --threads 1 -m " + shell_quote(dir.file("model")) + " -i " +
                  shell_quote(dir.file("in.txt")) + " -o " + shell_quote(out));
   ASSERT_EQ(embed.exit_code, 0) << describe(embed);
   EXPECT_TRUE(contains(embed.out, "embedded 6 lines")) << embed.out;
@@ -95,12 +95,13 @@ TEST(ModelCommandsTest, InitThenEmbedKeepsOneRowPerLine) {
   // Row i is line i's vector, as the library computes it.
   EmbedderOptions options;
   options.device = "cpu";
+  options.threads = 1;
   Embedder embedder(dir.file("model"), options);
   EXPECT_LE(test::max_abs_diff(m.data, embedder.embed(lines)), 1e-5);
 
   // int8: the same rows, quantised with scale 1/127.
   const CommandResult q =
-      run_sembed("embed --dtype int8 --threads 2 -m " + shell_quote(dir.file("model")) + " -i " +
+      run_sembed("embed --dtype int8 --threads 1 -m " + shell_quote(dir.file("model")) + " -i " +
                  shell_quote(dir.file("in.txt")) + " -o " + shell_quote(dir.file("out8")));
   ASSERT_EQ(q.exit_code, 0) << describe(q);
   EXPECT_EQ(parse_npy_header(read_text(dir.file("out8/embeddings.npy"))).descr, "|i1");

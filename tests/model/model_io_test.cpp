@@ -74,48 +74,50 @@ std::vector<float> embed_ids(Encoder& encoder) {
 }
 
 TEST(ModelIoTest, SaveLoadRoundTripIsExact) {
-  ScratchDir dir("model-io");
-  LoadedModel original = load_model(tiny_model_dir());
-  EXPECT_FALSE(original.encoder->is_training()) << "loaded in eval mode";
-  // Change the weights so the test cannot pass by re-initialising with the same seed.
-  original.encoder->reset_parameters(1234);
-  original.config.provenance["note"] = "reseeded";
-  save_model(dir.file("saved"), original.config, original.encoder,
-             original.tokenizer->serialized_model());
+  {
+    ScratchDir dir("model-io");
+    LoadedModel original = load_model(tiny_model_dir());
+    EXPECT_FALSE(original.encoder->is_training()) << "loaded in eval mode";
+    // Change the weights so the test cannot pass by re-initialising with the same seed.
+    original.encoder->reset_parameters(1234);
+    original.config.provenance["note"] = "reseeded";
+    save_model(dir.file("saved"), original.config, original.encoder,
+               original.tokenizer->serialized_model());
 
-  LoadedModel loaded = load_model(dir.file("saved"));
-  const auto a = original.encoder->named_parameters();
-  const auto b = loaded.encoder->named_parameters();
-  ASSERT_EQ(a.size(), b.size());
-  for (const auto& item : a) EXPECT_TRUE(torch::equal(item.value(), b[item.key()])) << item.key();
-  EXPECT_EQ(embed_ids(loaded.encoder), embed_ids(original.encoder));
-  EXPECT_EQ(loaded.config.provenance["note"], "reseeded");
-  EXPECT_EQ(loaded.tokenizer->serialized_model(), original.tokenizer->serialized_model());
-  EXPECT_EQ(loaded.weights_hash, content_hash(read_text(dir.file("saved/model.safetensors"))));
-  EXPECT_NE(loaded.weights_hash, original.weights_hash);
+    LoadedModel loaded = load_model(dir.file("saved"));
+    const auto a = original.encoder->named_parameters();
+    const auto b = loaded.encoder->named_parameters();
+    ASSERT_EQ(a.size(), b.size());
+    for (const auto& item : a) EXPECT_TRUE(torch::equal(item.value(), b[item.key()])) << item.key();
+    EXPECT_EQ(embed_ids(loaded.encoder), embed_ids(original.encoder));
+    EXPECT_EQ(loaded.config.provenance["note"], "reseeded");
+    EXPECT_EQ(loaded.tokenizer->serialized_model(), original.tokenizer->serialized_model());
+    EXPECT_EQ(loaded.weights_hash, content_hash(read_text(dir.file("saved/model.safetensors"))));
+    EXPECT_NE(loaded.weights_hash, original.weights_hash);
 
-  const nlohmann::json config = read_config(dir.file("saved"));
-  EXPECT_EQ(config["format_version"], kModelFormatVersion);
-  EXPECT_EQ(config["weights"]["file"], "model.safetensors");
-  EXPECT_EQ(config["weights"]["bytes"], fs::file_size(dir.file("saved/model.safetensors")));
-}
+    const nlohmann::json config = read_config(dir.file("saved"));
+    EXPECT_EQ(config["format_version"], kModelFormatVersion);
+    EXPECT_EQ(config["weights"]["file"], "model.safetensors");
+    EXPECT_EQ(config["weights"]["bytes"], fs::file_size(dir.file("saved/model.safetensors")));
+  }
 
-TEST(ModelIoTest, SaveModesReplaceOrUpdate) {
-  ScratchDir dir("model-io");
-  LoadedModel m = load_model(tiny_model_dir());
-  const std::string out = dir.file("out");
-  fs::create_directories(out);
-  write_text(out + "/checkpoint-1.txt", "kept?");
-  save_model(out, m.config, m.encoder, m.tokenizer->serialized_model(), SaveMode::kUpdateFiles);
-  EXPECT_TRUE(fs::exists(out + "/checkpoint-1.txt")) << "kUpdateFiles keeps other files";
-  EXPECT_NO_THROW(load_model(out));
-  save_model(out, m.config, m.encoder, m.tokenizer->serialized_model(),
-             SaveMode::kReplaceDirectory);
-  EXPECT_FALSE(fs::exists(out + "/checkpoint-1.txt")) << "kReplaceDirectory swaps the directory";
-  EXPECT_NO_THROW(load_model(out));
-  for (const auto& entry : fs::directory_iterator(dir.path()))
-    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos)
-        << "temporary left behind: " << entry.path();
+  {  // the two save modes
+    ScratchDir dir("model-io");
+    LoadedModel m = load_model(tiny_model_dir());
+    const std::string out = dir.file("out");
+    fs::create_directories(out);
+    write_text(out + "/checkpoint-1.txt", "kept?");
+    save_model(out, m.config, m.encoder, m.tokenizer->serialized_model(), SaveMode::kUpdateFiles);
+    EXPECT_TRUE(fs::exists(out + "/checkpoint-1.txt")) << "kUpdateFiles keeps other files";
+    EXPECT_NO_THROW(load_model(out));
+    save_model(out, m.config, m.encoder, m.tokenizer->serialized_model(),
+               SaveMode::kReplaceDirectory);
+    EXPECT_FALSE(fs::exists(out + "/checkpoint-1.txt")) << "kReplaceDirectory swaps the directory";
+    EXPECT_NO_THROW(load_model(out));
+    for (const auto& entry : fs::directory_iterator(dir.path()))
+      EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos)
+          << "temporary left behind: " << entry.path();
+  }
 }
 
 TEST(ModelIoTest, Bf16WeightsLoadIntoFp32) {
@@ -145,129 +147,135 @@ TEST(ModelIoTest, Bf16WeightsLoadIntoFp32) {
 
 // --------------------------------------------------------------------------- damaged directories
 
-TEST(ModelIoTest, TruncatedWeightsAreRefused) {
-  ScratchDir dir("model-io");
-  const std::string model = copy_model(dir);
-  const std::string path = model + "/model.safetensors";
-  const std::string bytes = read_text(path);
-  // As an interrupted copy leaves it: config.json's record catches it first.
-  write_text(path, bytes.substr(0, bytes.size() / 2));
-  expect_load_error(model, {"model.safetensors", "truncated"});
-  // Without a matching record, the parser itself must notice.
-  replace_weights(model, bytes.substr(0, bytes.size() / 2));
-  expect_load_error(model, {"model.safetensors", "truncated file?"});
-  replace_weights(model, bytes.substr(0, bytes.size() - 1));
-  expect_load_error(model, {"model.safetensors", "outside"});
-  replace_weights(model, bytes.substr(0, 5));
-  expect_load_error(model, {"model.safetensors", "shorter than its 8-byte header length"});
-  replace_weights(model, "");
-  expect_load_error(model, {"model.safetensors"});
+TEST(ModelIoTest, CorruptWeightsFileIsRefused) {
+  {  // truncated
+    ScratchDir dir("model-io");
+    const std::string model = copy_model(dir);
+    const std::string path = model + "/model.safetensors";
+    const std::string bytes = read_text(path);
+    // As an interrupted copy leaves it: config.json's record catches it first.
+    write_text(path, bytes.substr(0, bytes.size() / 2));
+    expect_load_error(model, {"model.safetensors", "truncated"});
+    // Without a matching record, the parser itself must notice.
+    replace_weights(model, bytes.substr(0, bytes.size() / 2));
+    expect_load_error(model, {"model.safetensors", "truncated file?"});
+    replace_weights(model, bytes.substr(0, bytes.size() - 1));
+    expect_load_error(model, {"model.safetensors", "outside"});
+    replace_weights(model, bytes.substr(0, 5));
+    expect_load_error(model, {"model.safetensors", "shorter than its 8-byte header length"});
+    replace_weights(model, "");
+    expect_load_error(model, {"model.safetensors"});
+  }
+
+  {  // flipped header bytes
+    ScratchDir dir("model-io");
+    const std::string model = copy_model(dir);
+    const std::string path = model + "/model.safetensors";
+    const std::string bytes = read_text(path);
+    std::string flipped = bytes;
+    flipped[8] = static_cast<char>(~flipped[8]);  // the JSON's opening brace
+    write_text(path, flipped);
+    expect_load_error(model, {"model.safetensors", "hash"});
+    replace_weights(model, flipped);
+    expect_load_error(model, {"model.safetensors", "not valid JSON"});
+
+    flipped = bytes;
+    flipped[6] = '\x7f';  // header length ~ 2^55
+    replace_weights(model, flipped);
+    expect_load_error(model, {"model.safetensors", "header length"});
+
+    // A flipped digit inside a shape: the byte count no longer matches.
+    flipped = bytes;
+    const size_t at = flipped.find("[300,128]");
+    ASSERT_NE(at, std::string::npos) << flipped.substr(8, 300);
+    flipped[at + 1] = '4';
+    replace_weights(model, flipped);
+    expect_load_error(model, {"model.safetensors", "embeddings.token.weight", "bytes"});
+  }
 }
 
-TEST(ModelIoTest, FlippedHeaderBytesAreRefused) {
-  ScratchDir dir("model-io");
-  const std::string model = copy_model(dir);
-  const std::string path = model + "/model.safetensors";
-  const std::string bytes = read_text(path);
-  std::string flipped = bytes;
-  flipped[8] = static_cast<char>(~flipped[8]);  // the JSON's opening brace
-  write_text(path, flipped);
-  expect_load_error(model, {"model.safetensors", "hash"});
-  replace_weights(model, flipped);
-  expect_load_error(model, {"model.safetensors", "not valid JSON"});
+TEST(ModelIoTest, WeightsThatDoNotFitTheModelAreRefused) {
+  {  // a tensor missing: named
+    ScratchDir dir("model-io");
+    const std::string model = copy_model(dir);
+    LoadedModel m = load_model(model);
+    std::vector<TensorData> tensors = module_tensors(*m.encoder);
+    tensors.erase(
+        std::remove_if(tensors.begin(), tensors.end(),
+                       [](const TensorData& t) { return t.name == "layers.1.ffn.down.bias"; }),
+        tensors.end());
+    replace_weights(model, serialize_safetensors(tensors));
+    expect_load_error(model, {"model.safetensors", "'layers.1.ffn.down.bias'", "missing"});
+  }
 
-  flipped = bytes;
-  flipped[6] = '\x7f';  // header length ~ 2^55
-  replace_weights(model, flipped);
-  expect_load_error(model, {"model.safetensors", "header length"});
+  {  // weights of a model of another size
+    ScratchDir dir("model-io");
+    const std::string model = copy_model(dir);
+    replace_weights(model, serialize_safetensors(module_tensors(*tiny_encoder(64))));
+    expect_load_error(model, {"model.safetensors", "shape [300, 64], expected [300, 128]"});
+    replace_weights(model, serialize_safetensors(module_tensors(*tiny_encoder(128, 3))));
+    expect_load_error(model, {"model.safetensors", "unexpected tensor 'layers.2."});
+    replace_weights(model, serialize_safetensors(module_tensors(*tiny_encoder(128, 1))));
+    expect_load_error(model, {"model.safetensors", "'layers.1.", "missing"});
+  }
 
-  // A flipped digit inside a shape: the byte count no longer matches.
-  flipped = bytes;
-  const size_t at = flipped.find("[300,128]");
-  ASSERT_NE(at, std::string::npos) << flipped.substr(8, 300);
-  flipped[at + 1] = '4';
-  replace_weights(model, flipped);
-  expect_load_error(model, {"model.safetensors", "embeddings.token.weight", "bytes"});
+  {  // a tensor of integers
+    ScratchDir dir("model-io");
+    const std::string model = copy_model(dir);
+    LoadedModel m = load_model(model);
+    std::vector<TensorData> tensors = module_tensors(*m.encoder);
+    for (auto& t : tensors)
+      if (t.name == "final_norm.bias") t.dtype = DType::kI32;  // same byte size
+    replace_weights(model, serialize_safetensors(tensors));
+    expect_load_error(model, {"final_norm.bias", "I32", "floating"});
+  }
 }
 
-TEST(ModelIoTest, MissingTensorIsRefusedByName) {
-  ScratchDir dir("model-io");
-  const std::string model = copy_model(dir);
-  LoadedModel m = load_model(model);
-  std::vector<TensorData> tensors = module_tensors(*m.encoder);
-  tensors.erase(
-      std::remove_if(tensors.begin(), tensors.end(),
-                     [](const TensorData& t) { return t.name == "layers.1.ffn.down.bias"; }),
-      tensors.end());
-  replace_weights(model, serialize_safetensors(tensors));
-  expect_load_error(model, {"model.safetensors", "'layers.1.ffn.down.bias'", "missing"});
-}
+TEST(ModelIoTest, BadConfigOrTokenizerIsRefused) {
+  {  // config.json
+    ScratchDir dir("model-io");
+    const std::string model = copy_model(dir);
+    const nlohmann::json good = read_config(model);
 
-TEST(ModelIoTest, WeightsOfAnotherModelSizeAreRefused) {
-  ScratchDir dir("model-io");
-  const std::string model = copy_model(dir);
-  replace_weights(model, serialize_safetensors(module_tensors(*tiny_encoder(64))));
-  expect_load_error(model, {"model.safetensors", "shape [300, 64], expected [300, 128]"});
-  replace_weights(model, serialize_safetensors(module_tensors(*tiny_encoder(128, 3))));
-  expect_load_error(model, {"model.safetensors", "unexpected tensor 'layers.2."});
-  replace_weights(model, serialize_safetensors(module_tensors(*tiny_encoder(128, 1))));
-  expect_load_error(model, {"model.safetensors", "'layers.1.", "missing"});
-}
+    nlohmann::json j = good;
+    j["format_version"] = 99;
+    write_config(model, j);
+    expect_load_error(model, {"config.json", "format_version 99", "not supported"});
 
-TEST(ModelIoTest, NonFloatTensorIsRefused) {
-  ScratchDir dir("model-io");
-  const std::string model = copy_model(dir);
-  LoadedModel m = load_model(model);
-  std::vector<TensorData> tensors = module_tensors(*m.encoder);
-  for (auto& t : tensors)
-    if (t.name == "final_norm.bias") t.dtype = DType::kI32;  // same byte size
-  replace_weights(model, serialize_safetensors(tensors));
-  expect_load_error(model, {"final_norm.bias", "I32", "floating"});
-}
+    j = good;
+    j.erase("format_version");
+    write_config(model, j);
+    expect_load_error(model, {"config.json", "format_version"});
 
-TEST(ModelIoTest, BadConfigIsRefused) {
-  ScratchDir dir("model-io");
-  const std::string model = copy_model(dir);
-  const nlohmann::json good = read_config(model);
+    write_text(model + "/config.json", "{\"format_version\": 1,");
+    expect_load_error(model, {"config.json", "not valid JSON"});
 
-  nlohmann::json j = good;
-  j["format_version"] = 99;
-  write_config(model, j);
-  expect_load_error(model, {"config.json", "format_version 99", "not supported"});
+    j = good;
+    j["encoder"]["heads"] = 3;  // 128 % 3 != 0
+    write_config(model, j);
+    expect_load_error(model, {"config.json", "divisible"});
 
-  j = good;
-  j.erase("format_version");
-  write_config(model, j);
-  expect_load_error(model, {"config.json", "format_version"});
+    j = good;
+    j["encoder"]["hidden"] = 64;  // config and weights disagree
+    j["encoder"]["heads"] = 4;
+    write_config(model, j);
+    expect_load_error(model, {"model.safetensors", "expected [300, 64]"});
 
-  write_text(model + "/config.json", "{\"format_version\": 1,");
-  expect_load_error(model, {"config.json", "not valid JSON"});
+    fs::remove(model + "/config.json");
+    expect_load_error(model, {"config.json", "missing", "not a sembed model directory"});
+    expect_load_error(dir.file("absent"), {"absent", "does not exist"});
+  }
 
-  j = good;
-  j["encoder"]["heads"] = 3;  // 128 % 3 != 0
-  write_config(model, j);
-  expect_load_error(model, {"config.json", "divisible"});
-
-  j = good;
-  j["encoder"]["hidden"] = 64;  // config and weights disagree
-  j["encoder"]["heads"] = 4;
-  write_config(model, j);
-  expect_load_error(model, {"model.safetensors", "expected [300, 64]"});
-
-  fs::remove(model + "/config.json");
-  expect_load_error(model, {"config.json", "missing", "not a sembed model directory"});
-  expect_load_error(dir.file("absent"), {"absent", "does not exist"});
-}
-
-TEST(ModelIoTest, MissingOrBadTokenizerIsRefused) {
-  ScratchDir dir("model-io");
-  const std::string model = copy_model(dir);
-  fs::remove(model + "/tokenizer.model");
-  expect_load_error(model, {"tokenizer.model", "missing"});
-  write_text(model + "/tokenizer.model", "not a sentencepiece model");
-  expect_load_error(model, {"tokenizer.model"});
-  fs::remove(model + "/model.safetensors");
-  expect_load_error(model, {"model.safetensors", "missing"});
+  {  // tokenizer.model (and weights) missing or bad
+    ScratchDir dir("model-io");
+    const std::string model = copy_model(dir);
+    fs::remove(model + "/tokenizer.model");
+    expect_load_error(model, {"tokenizer.model", "missing"});
+    write_text(model + "/tokenizer.model", "not a sentencepiece model");
+    expect_load_error(model, {"tokenizer.model"});
+    fs::remove(model + "/model.safetensors");
+    expect_load_error(model, {"model.safetensors", "missing"});
+  }
 }
 
 }  // namespace

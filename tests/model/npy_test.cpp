@@ -42,113 +42,117 @@ TEST(NpyTest, HeaderIsExactlyNumpys) {
   EXPECT_EQ(npy_header("<f4", {3, 4}, 128).size(), 128u);
 }
 
-TEST(NpyTest, ParseHeaderRoundTrip) {
-  const NpyHeader h = parse_npy_header(npy_header("<f4", {7, 384}));
-  EXPECT_EQ(h.descr, "<f4");
-  EXPECT_FALSE(h.fortran_order);
-  EXPECT_EQ(h.shape, (std::vector<int64_t>{7, 384}));
-  EXPECT_EQ(h.data_offset, 128u);
-  EXPECT_EQ(h.numel(), 7 * 384);
-  // Version 2.0 (4-byte length) and a dict in another key order, as other writers produce.
-  const std::string dict = "{'fortran_order': True, 'shape': (2, 3), 'descr': '<f4'}\n";
-  std::string v2 = std::string("\x93NUMPY\x02\x00", 8);
-  for (int i = 0; i < 4; ++i) v2.push_back(static_cast<char>((dict.size() >> (8 * i)) & 0xFF));
-  const NpyHeader h2 = parse_npy_header(v2 + dict);
-  EXPECT_TRUE(h2.fortran_order);
-  EXPECT_EQ(h2.shape, (std::vector<int64_t>{2, 3}));
-  EXPECT_EQ(h2.data_offset, 12 + dict.size());
-}
+TEST(NpyTest, ParseHeader) {
+  {  // what npy_header writes, and other writers' headers
+    const NpyHeader h = parse_npy_header(npy_header("<f4", {7, 384}));
+    EXPECT_EQ(h.descr, "<f4");
+    EXPECT_FALSE(h.fortran_order);
+    EXPECT_EQ(h.shape, (std::vector<int64_t>{7, 384}));
+    EXPECT_EQ(h.data_offset, 128u);
+    EXPECT_EQ(h.numel(), 7 * 384);
+    // Version 2.0 (4-byte length) and a dict in another key order, as other writers produce.
+    const std::string dict = "{'fortran_order': True, 'shape': (2, 3), 'descr': '<f4'}\n";
+    std::string v2 = std::string("\x93NUMPY\x02\x00", 8);
+    for (int i = 0; i < 4; ++i) v2.push_back(static_cast<char>((dict.size() >> (8 * i)) & 0xFF));
+    const NpyHeader h2 = parse_npy_header(v2 + dict);
+    EXPECT_TRUE(h2.fortran_order);
+    EXPECT_EQ(h2.shape, (std::vector<int64_t>{2, 3}));
+    EXPECT_EQ(h2.data_offset, 12 + dict.size());
+  }
 
-TEST(NpyTest, BadHeadersAreRefused) {
-  const std::string good = npy_header("<f4", {3, 4});
-  struct Case {
-    std::string bytes;
-    std::string message;
-  };
-  std::string bad_magic = good;
-  bad_magic[1] = 'M';
-  std::string bad_version = good;
-  bad_version[6] = '\x04';
-  std::string bad_dict = good;
-  bad_dict.replace(bad_dict.find("False"), 5, "Maybe");
-  std::string bad_key = good;
-  bad_key.replace(bad_key.find("descr"), 5, "dtype");
-  const std::vector<Case> cases = {{"", "bad magic"},
-                                   {bad_magic, "bad magic"},
-                                   {bad_version, "unsupported version 4"},
-                                   {good.substr(0, 40), "truncated header"},
-                                   {bad_dict, "True or False"},
-                                   {bad_key, "unexpected header key 'dtype'"}};
-  for (const auto& c : cases) {
-    try {
-      parse_npy_header(c.bytes);
-      ADD_FAILURE() << "accepted: " << c.bytes;
-    } catch (const std::runtime_error& e) {
-      EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos)
-          << "expected '" << c.message << "' in: " << e.what();
+  {  // bad headers are refused
+    const std::string good = npy_header("<f4", {3, 4});
+    struct Case {
+      std::string bytes;
+      std::string message;
+    };
+    std::string bad_magic = good;
+    bad_magic[1] = 'M';
+    std::string bad_version = good;
+    bad_version[6] = '\x04';
+    std::string bad_dict = good;
+    bad_dict.replace(bad_dict.find("False"), 5, "Maybe");
+    std::string bad_key = good;
+    bad_key.replace(bad_key.find("descr"), 5, "dtype");
+    const std::vector<Case> cases = {{"", "bad magic"},
+                                     {bad_magic, "bad magic"},
+                                     {bad_version, "unsupported version 4"},
+                                     {good.substr(0, 40), "truncated header"},
+                                     {bad_dict, "True or False"},
+                                     {bad_key, "unexpected header key 'dtype'"}};
+    for (const auto& c : cases) {
+      try {
+        parse_npy_header(c.bytes);
+        ADD_FAILURE() << "accepted: " << c.bytes;
+      } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos)
+            << "expected '" << c.message << "' in: " << e.what();
+      }
     }
   }
 }
 
-TEST(NpyTest, RowWriterOutputReadsBack) {
-  ScratchDir dir("npy");
-  std::vector<float> values(5 * 3);
-  for (size_t i = 0; i < values.size(); ++i) values[i] = 0.25f * static_cast<float>(i) - 1.0f;
-  NpyRowWriter writer(dir.file("f.npy"), "<f4", 3);
-  writer.append(values.data(), 2);
-  writer.append(values.data() + 6, 3);
-  EXPECT_EQ(writer.rows(), 5);
-  writer.finish();
-  const NpyMatrix m = read_npy_matrix(dir.file("f.npy"));
-  EXPECT_EQ(m.rows, 5);
-  EXPECT_EQ(m.cols, 3);
-  EXPECT_EQ(m.data, values);
-  const std::string bytes = read_text(dir.file("f.npy"));
-  const NpyHeader h = parse_npy_header(bytes);
-  EXPECT_EQ(h.data_offset % 64, 0u);
-  EXPECT_EQ(bytes.size(), h.data_offset + values.size() * 4);
+TEST(NpyTest, RowWriterAndReader) {
+  {  // NpyRowWriter output reads back
+    ScratchDir dir("npy");
+    std::vector<float> values(5 * 3);
+    for (size_t i = 0; i < values.size(); ++i) values[i] = 0.25f * static_cast<float>(i) - 1.0f;
+    NpyRowWriter writer(dir.file("f.npy"), "<f4", 3);
+    writer.append(values.data(), 2);
+    writer.append(values.data() + 6, 3);
+    EXPECT_EQ(writer.rows(), 5);
+    writer.finish();
+    const NpyMatrix m = read_npy_matrix(dir.file("f.npy"));
+    EXPECT_EQ(m.rows, 5);
+    EXPECT_EQ(m.cols, 3);
+    EXPECT_EQ(m.data, values);
+    const std::string bytes = read_text(dir.file("f.npy"));
+    const NpyHeader h = parse_npy_header(bytes);
+    EXPECT_EQ(h.data_offset % 64, 0u);
+    EXPECT_EQ(bytes.size(), h.data_offset + values.size() * 4);
 
-  const int8_t q[] = {127, -127, 0, 64, -1, 1};
-  NpyRowWriter int8(dir.file("q.npy"), "|i1", 2);
-  int8.append(q, 3);
-  int8.finish();
-  const NpyMatrix mq = read_npy_matrix(dir.file("q.npy"), 0.5f);
-  EXPECT_EQ(mq.rows, 3);
-  EXPECT_EQ(mq.data, (std::vector<float>{63.5f, -63.5f, 0.f, 32.f, -0.5f, 0.5f}));
+    const int8_t q[] = {127, -127, 0, 64, -1, 1};
+    NpyRowWriter int8(dir.file("q.npy"), "|i1", 2);
+    int8.append(q, 3);
+    int8.finish();
+    const NpyMatrix mq = read_npy_matrix(dir.file("q.npy"), 0.5f);
+    EXPECT_EQ(mq.rows, 3);
+    EXPECT_EQ(mq.data, (std::vector<float>{63.5f, -63.5f, 0.f, 32.f, -0.5f, 0.5f}));
 
-  NpyRowWriter empty(dir.file("e.npy"), "<f4", 4);
-  empty.finish();
-  const NpyMatrix me = read_npy_matrix(dir.file("e.npy"));
-  EXPECT_EQ(me.rows, 0);
-  EXPECT_EQ(me.cols, 4);
+    NpyRowWriter empty(dir.file("e.npy"), "<f4", 4);
+    empty.finish();
+    const NpyMatrix me = read_npy_matrix(dir.file("e.npy"));
+    EXPECT_EQ(me.rows, 0);
+    EXPECT_EQ(me.cols, 4);
 
-  EXPECT_THROW(NpyRowWriter(dir.file("x.npy"), "<f8", 2), std::invalid_argument);
-  EXPECT_THROW(NpyRowWriter(dir.file("absent/x.npy"), "<f4", 2), std::runtime_error);
-}
-
-TEST(NpyTest, ReadRefusesTruncatedAndUnsupportedFiles) {
-  ScratchDir dir("npy");
-  const std::vector<float> values = {1, 2, 3, 4, 5, 6};
-  NpyRowWriter writer(dir.file("f.npy"), "<f4", 2);
-  writer.append(values.data(), 3);
-  writer.finish();
-  const std::string bytes = read_text(dir.file("f.npy"));
-  write_text(dir.file("cut.npy"), bytes.substr(0, bytes.size() - 4));
-  try {
-    read_npy_matrix(dir.file("cut.npy"));
-    FAIL() << "a truncated file was accepted";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("cut.npy"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+    EXPECT_THROW(NpyRowWriter(dir.file("x.npy"), "<f8", 2), std::invalid_argument);
+    EXPECT_THROW(NpyRowWriter(dir.file("absent/x.npy"), "<f4", 2), std::runtime_error);
   }
-  write_text(dir.file("f8.npy"), npy_header("<f8", {1, 1}) + std::string(8, '\0'));
-  EXPECT_THROW(read_npy_matrix(dir.file("f8.npy")), std::runtime_error);
-  write_text(dir.file("3d.npy"), npy_header("<f4", {1, 1, 1}) + std::string(4, '\0'));
-  EXPECT_THROW(read_npy_matrix(dir.file("3d.npy")), std::runtime_error);
-  write_text(dir.file("1d.npy"), npy_header("<f4", {2}) + std::string(8, '\0'));
-  const NpyMatrix column = read_npy_matrix(dir.file("1d.npy"));
-  EXPECT_EQ(column.rows, 2);
-  EXPECT_EQ(column.cols, 1);
+
+  {  // truncated and unsupported files are refused
+    ScratchDir dir("npy");
+    const std::vector<float> values = {1, 2, 3, 4, 5, 6};
+    NpyRowWriter writer(dir.file("f.npy"), "<f4", 2);
+    writer.append(values.data(), 3);
+    writer.finish();
+    const std::string bytes = read_text(dir.file("f.npy"));
+    write_text(dir.file("cut.npy"), bytes.substr(0, bytes.size() - 4));
+    try {
+      read_npy_matrix(dir.file("cut.npy"));
+      FAIL() << "a truncated file was accepted";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("cut.npy"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+    }
+    write_text(dir.file("f8.npy"), npy_header("<f8", {1, 1}) + std::string(8, '\0'));
+    EXPECT_THROW(read_npy_matrix(dir.file("f8.npy")), std::runtime_error);
+    write_text(dir.file("3d.npy"), npy_header("<f4", {1, 1, 1}) + std::string(4, '\0'));
+    EXPECT_THROW(read_npy_matrix(dir.file("3d.npy")), std::runtime_error);
+    write_text(dir.file("1d.npy"), npy_header("<f4", {2}) + std::string(8, '\0'));
+    const NpyMatrix column = read_npy_matrix(dir.file("1d.npy"));
+    EXPECT_EQ(column.rows, 2);
+    EXPECT_EQ(column.cols, 1);
+  }
 }
 
 // ------------------------------------------------------------------------------------ numpy
@@ -175,6 +179,7 @@ TEST(NpyTest, NumpyLoadsWhatSembedWrites) {
   test::write_lines(dir.file("in.txt"), texts);
   EmbedderOptions options;
   options.device = "cpu";
+  options.threads = 1;
   Embedder embedder(test::tiny_model_dir(), options);
   const std::vector<float> expected = embedder.embed(texts);
   for (const std::string dtype : {"float32", "int8"}) {

@@ -53,75 +53,87 @@ std::string hand_written_file() {
 }
 
 TEST(SafetensorsTest, HandWrittenFileParses) {
-  const SafetensorsFile file = SafetensorsFile::parse(hand_written_file());
-  EXPECT_EQ(file.tensors().size(), 3u) << "__metadata__ is not a tensor";
-  EXPECT_EQ(file.metadata().at("format"), "pt");
-  EXPECT_EQ(file.metadata().at("note"), "by hand");
-  const TensorView& w = file.at("dense.weight");
-  EXPECT_EQ(w.dtype, DType::kF32);
-  EXPECT_EQ(w.shape, (std::vector<int64_t>{3, 2}));
-  EXPECT_EQ(w.numel(), 6);
-  ASSERT_EQ(w.nbytes, 24u);
-  float values[6];
-  std::memcpy(values, w.data, 24);
-  EXPECT_EQ(values[0], 1.0f);
-  EXPECT_EQ(values[5], 6.0f);
-  const TensorView& half = file.at("half");
-  EXPECT_EQ(half.dtype, DType::kBF16);
-  EXPECT_EQ(half.nbytes, 4u);
-  EXPECT_TRUE(file.contains("dense.bias"));
-  EXPECT_FALSE(file.contains("dense"));
-  EXPECT_THROW(file.at("absent"), std::runtime_error);
+  {
+    const SafetensorsFile file = SafetensorsFile::parse(hand_written_file());
+    EXPECT_EQ(file.tensors().size(), 3u) << "__metadata__ is not a tensor";
+    EXPECT_EQ(file.metadata().at("format"), "pt");
+    EXPECT_EQ(file.metadata().at("note"), "by hand");
+    const TensorView& w = file.at("dense.weight");
+    EXPECT_EQ(w.dtype, DType::kF32);
+    EXPECT_EQ(w.shape, (std::vector<int64_t>{3, 2}));
+    EXPECT_EQ(w.numel(), 6);
+    ASSERT_EQ(w.nbytes, 24u);
+    float values[6];
+    std::memcpy(values, w.data, 24);
+    EXPECT_EQ(values[0], 1.0f);
+    EXPECT_EQ(values[5], 6.0f);
+    const TensorView& half = file.at("half");
+    EXPECT_EQ(half.dtype, DType::kBF16);
+    EXPECT_EQ(half.nbytes, 4u);
+    EXPECT_TRUE(file.contains("dense.bias"));
+    EXPECT_FALSE(file.contains("dense"));
+    EXPECT_THROW(file.at("absent"), std::runtime_error);
+  }
+
+  {  // dtype names as safetensors spells them
+    for (const char* name : {"F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL"})
+      EXPECT_STREQ(dtype_name(dtype_from_name(name)), name);
+    EXPECT_EQ(dtype_size(DType::kBF16), 2u);
+    EXPECT_EQ(dtype_size(DType::kI64), 8u);
+    EXPECT_THROW(dtype_from_name("f32"), std::invalid_argument);
+  }
 }
 
 TEST(SafetensorsTest, HandWrittenFileLoadsIntoAModule) {
-  const SafetensorsFile file = SafetensorsFile::parse(hand_written_file());
-  torch::nn::Linear linear(2, 3);
-  // "half" is outside the prefix, so strict loading accepts the file.
-  load_module_tensors(*linear, file, "dense.");
-  EXPECT_TRUE(
-      torch::equal(linear->weight, torch::tensor({1.f, 2.f, 3.f, 4.f, 5.f, 6.f}).view({3, 2})));
-  EXPECT_TRUE(torch::equal(linear->bias, torch::tensor({0.5f, -1.5f, 2.0f})));
-  torch::NoGradGuard no_grad;
-  const auto y = linear(torch::tensor({1.f, 1.f}).view({1, 2}));
-  EXPECT_TRUE(torch::equal(y, torch::tensor({3.5f, 5.5f, 13.0f}).view({1, 3})));
+  {
+    const SafetensorsFile file = SafetensorsFile::parse(hand_written_file());
+    torch::nn::Linear linear(2, 3);
+    // "half" is outside the prefix, so strict loading accepts the file.
+    load_module_tensors(*linear, file, "dense.");
+    EXPECT_TRUE(
+        torch::equal(linear->weight, torch::tensor({1.f, 2.f, 3.f, 4.f, 5.f, 6.f}).view({3, 2})));
+    EXPECT_TRUE(torch::equal(linear->bias, torch::tensor({0.5f, -1.5f, 2.0f})));
+    torch::NoGradGuard no_grad;
+    const auto y = linear(torch::tensor({1.f, 1.f}).view({1, 2}));
+    EXPECT_TRUE(torch::equal(y, torch::tensor({3.5f, 5.5f, 13.0f}).view({1, 3})));
 
-  // BF16 data converts to float on load.
-  const std::string header =
-      "{\"weight\":{\"dtype\":\"BF16\",\"shape\":[1,2],\"data_offsets\":[0,4]},"
-      "\"bias\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}";
-  const SafetensorsFile bf = SafetensorsFile::parse(
-      assemble(header, std::string("\xC0\x3F\x80\xBF", 4) + f32_bytes({0.25f})));
-  torch::nn::Linear small(2, 1);
-  load_module_tensors(*small, bf);
-  EXPECT_TRUE(torch::equal(small->weight, torch::tensor({1.5f, -1.0f}).view({1, 2})));
-}
+    // BF16 data converts to float on load.
+    const std::string header =
+        "{\"weight\":{\"dtype\":\"BF16\",\"shape\":[1,2],\"data_offsets\":[0,4]},"
+        "\"bias\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}";
+    const SafetensorsFile bf = SafetensorsFile::parse(
+        assemble(header, std::string("\xC0\x3F\x80\xBF", 4) + f32_bytes({0.25f})));
+    torch::nn::Linear small(2, 1);
+    load_module_tensors(*small, bf);
+    EXPECT_TRUE(torch::equal(small->weight, torch::tensor({1.5f, -1.0f}).view({1, 2})));
+  }
 
-TEST(SafetensorsTest, LoadModuleTensorsChecksNamesAndShapes) {
-  const SafetensorsFile file = SafetensorsFile::parse(hand_written_file());
-  torch::nn::Linear linear(2, 3);
-  // Without the prefix nothing matches: "weight" is missing.
-  try {
-    load_module_tensors(*linear, file);
-    FAIL() << "loaded without the prefix";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("'weight' is missing"), std::string::npos) << e.what();
+  {  // names and shapes are checked
+    const SafetensorsFile file = SafetensorsFile::parse(hand_written_file());
+    torch::nn::Linear linear(2, 3);
+    // Without the prefix nothing matches: "weight" is missing.
+    try {
+      load_module_tensors(*linear, file);
+      FAIL() << "loaded without the prefix";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("'weight' is missing"), std::string::npos) << e.what();
+    }
+    torch::nn::Linear wrong(3, 3);
+    try {
+      load_module_tensors(*wrong, file, "dense.");
+      FAIL() << "loaded a [3, 2] tensor into [3, 3]";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("'dense.weight' has shape [3, 2], expected [3, 3]"),
+                std::string::npos)
+          << e.what();
+    }
+    // Strict loading refuses tensors under the prefix that the module lacks.
+    torch::nn::Linear no_bias(torch::nn::LinearOptions(2, 3).bias(false));
+    EXPECT_THROW(load_module_tensors(*no_bias, file, "dense."), std::runtime_error);
+    EXPECT_NO_THROW(load_module_tensors(*no_bias, file, "dense.", /*strict=*/false));
+    EXPECT_TRUE(
+        torch::equal(no_bias->weight, torch::tensor({1.f, 2.f, 3.f, 4.f, 5.f, 6.f}).view({3, 2})));
   }
-  torch::nn::Linear wrong(3, 3);
-  try {
-    load_module_tensors(*wrong, file, "dense.");
-    FAIL() << "loaded a [3, 2] tensor into [3, 3]";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("'dense.weight' has shape [3, 2], expected [3, 3]"),
-              std::string::npos)
-        << e.what();
-  }
-  // Strict loading refuses tensors under the prefix that the module lacks.
-  torch::nn::Linear no_bias(torch::nn::LinearOptions(2, 3).bias(false));
-  EXPECT_THROW(load_module_tensors(*no_bias, file, "dense."), std::runtime_error);
-  EXPECT_NO_THROW(load_module_tensors(*no_bias, file, "dense.", /*strict=*/false));
-  EXPECT_TRUE(
-      torch::equal(no_bias->weight, torch::tensor({1.f, 2.f, 3.f, 4.f, 5.f, 6.f}).view({3, 2})));
 }
 
 TEST(SafetensorsTest, SembedFileReadsWithAPlainHeaderRead) {
@@ -197,64 +209,58 @@ TEST(SafetensorsTest, SerializeRoundTrip) {
 }
 
 TEST(SafetensorsTest, MalformedFilesAreRefused) {
-  const std::string w = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":";
-  const std::string data8 = f32_bytes({1.f, 2.f});
-  struct Case {
-    std::string bytes;
-    std::string message;
-  };
-  const std::vector<Case> cases = {
-      {"abc", "shorter than its 8-byte header length"},
-      {std::string("\xFF\x00\x00\x00\x00\x00\x00\x00", 8) + "{}", "exceeds the file size"},
-      {assemble("{\"w\": [1,", ""), "not valid JSON"},
-      {assemble("[1, 2]", ""), "not a JSON object"},
-      {assemble("{\"w\": 3}", ""), "'w' is not an object"},
-      {assemble("{\"w\":{\"dtype\":\"F99\",\"shape\":[2],\"data_offsets\":[0,8]}}", data8),
-       "unknown safetensors dtype 'F99'"},
-      {assemble("{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}", data8), "'w' has no dtype"},
-      {assemble("{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", data8),
-       "bad dimension"},
-      {assemble(w + "[0]}}", data8), "data_offsets"},
-      {assemble(w + "[0,16]}}", data8), "outside"},
-      {assemble(w + "[8,0]}}", data8), "outside"},
-      {assemble(w + "[0,4]}}", data8), "holds 4 bytes but its shape and dtype need 8"},
-      {assemble(w + "[0,8]},\"v\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
-                data8),
-       "overlap"},
-      {assemble("{\"__metadata__\":{\"a\":1}}", ""), "__metadata__ value of 'a' is not a string"},
-  };
-  for (const auto& c : cases) {
-    try {
-      SafetensorsFile::parse(c.bytes);
-      ADD_FAILURE() << "accepted: " << c.bytes;
-    } catch (const std::runtime_error& e) {
-      EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos)
-          << "expected '" << c.message << "' in: " << e.what();
+  {
+    const std::string w = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":";
+    const std::string data8 = f32_bytes({1.f, 2.f});
+    struct Case {
+      std::string bytes;
+      std::string message;
+    };
+    const std::vector<Case> cases = {
+        {"abc", "shorter than its 8-byte header length"},
+        {std::string("\xFF\x00\x00\x00\x00\x00\x00\x00", 8) + "{}", "exceeds the file size"},
+        {assemble("{\"w\": [1,", ""), "not valid JSON"},
+        {assemble("[1, 2]", ""), "not a JSON object"},
+        {assemble("{\"w\": 3}", ""), "'w' is not an object"},
+        {assemble("{\"w\":{\"dtype\":\"F99\",\"shape\":[2],\"data_offsets\":[0,8]}}", data8),
+         "unknown safetensors dtype 'F99'"},
+        {assemble("{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}", data8), "'w' has no dtype"},
+        {assemble("{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", data8),
+         "bad dimension"},
+        {assemble(w + "[0]}}", data8), "data_offsets"},
+        {assemble(w + "[0,16]}}", data8), "outside"},
+        {assemble(w + "[8,0]}}", data8), "outside"},
+        {assemble(w + "[0,4]}}", data8), "holds 4 bytes but its shape and dtype need 8"},
+        {assemble(w + "[0,8]},\"v\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                  data8),
+         "overlap"},
+        {assemble("{\"__metadata__\":{\"a\":1}}", ""), "__metadata__ value of 'a' is not a string"},
+    };
+    for (const auto& c : cases) {
+      try {
+        SafetensorsFile::parse(c.bytes);
+        ADD_FAILURE() << "accepted: " << c.bytes;
+      } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos)
+            << "expected '" << c.message << "' in: " << e.what();
+      }
     }
+    // An empty header and no data is a valid (empty) file.
+    EXPECT_TRUE(SafetensorsFile::parse(assemble("{}", "")).tensors().empty());
   }
-  // An empty header and no data is a valid (empty) file.
-  EXPECT_TRUE(SafetensorsFile::parse(assemble("{}", "")).tensors().empty());
-}
 
-TEST(SafetensorsTest, ReadNamesThePath) {
-  test::ScratchDir dir("safetensors");
-  test::write_text(dir.file("bad.safetensors"), "abc");
-  try {
-    SafetensorsFile::read(dir.file("bad.safetensors"));
-    FAIL();
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find(dir.file("bad.safetensors")), std::string::npos)
-        << e.what();
+  {  // SafetensorsFile::read names the path
+    test::ScratchDir dir("safetensors");
+    test::write_text(dir.file("bad.safetensors"), "abc");
+    try {
+      SafetensorsFile::read(dir.file("bad.safetensors"));
+      FAIL();
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(dir.file("bad.safetensors")), std::string::npos)
+          << e.what();
+    }
+    EXPECT_THROW(SafetensorsFile::read(dir.file("absent.safetensors")), std::runtime_error);
   }
-  EXPECT_THROW(SafetensorsFile::read(dir.file("absent.safetensors")), std::runtime_error);
-}
-
-TEST(SafetensorsTest, DTypeNames) {
-  for (const char* name : {"F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL"})
-    EXPECT_STREQ(dtype_name(dtype_from_name(name)), name);
-  EXPECT_EQ(dtype_size(DType::kBF16), 2u);
-  EXPECT_EQ(dtype_size(DType::kI64), 8u);
-  EXPECT_THROW(dtype_from_name("f32"), std::invalid_argument);
 }
 
 }  // namespace

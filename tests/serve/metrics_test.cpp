@@ -25,6 +25,7 @@ TEST(Metrics, RendersPrometheusText) {
   r.tokens = 40;
   r.padded_tokens = 50;
   r.forward_passes = 1;
+  r.batch_sizes = {5};
   r.seconds = 0.01;
   m.record_batch(r);
   m.record_search(2, 0.004);
@@ -35,12 +36,12 @@ TEST(Metrics, RendersPrometheusText) {
   EXPECT_EQ(metric_value(page, "sembed_requests_total{route=\"/embed\",status=\"200\"}"), 2);
   EXPECT_EQ(metric_value(page, "sembed_requests_total{route=\"/embed\",status=\"422\"}"), 1);
   EXPECT_EQ(metric_value(page, "sembed_requests_total{route=\"other\",status=\"404\"}"), 1);
-  EXPECT_EQ(metric_value(page,
-                         "sembed_request_duration_seconds_bucket{route=\"/embed\",le=\"0.005\"}"),
-            2);
-  EXPECT_EQ(metric_value(page,
-                         "sembed_request_duration_seconds_bucket{route=\"/embed\",le=\"+Inf\"}"),
-            3);
+  EXPECT_EQ(
+      metric_value(page, "sembed_request_duration_seconds_bucket{route=\"/embed\",le=\"0.005\"}"),
+      2);
+  EXPECT_EQ(
+      metric_value(page, "sembed_request_duration_seconds_bucket{route=\"/embed\",le=\"+Inf\"}"),
+      3);
   EXPECT_EQ(metric_value(page, "sembed_request_duration_seconds_count{route=\"/embed\"}"), 3);
   EXPECT_EQ(page.find("sembed_request_duration_seconds_count{route=\"other\"}"), std::string::npos)
       << "untimed requests are counted, not timed";

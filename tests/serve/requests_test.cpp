@@ -69,22 +69,24 @@ TEST(Requests, EmbedAcceptsTeiShapes) {
   EXPECT_TRUE(mixed.normalize) << "null counts as absent";
 }
 
-TEST(Requests, BodyErrorsAre400) {
+TEST(Requests, BodyErrorsAre400AndNameTheField) {
   expect_error(embed, "", 400, "empty");
   expect_error(embed, "   \n", 400, "empty");
   expect_error(embed, "{\"inputs\": ", 400, "not valid JSON");
   expect_error(embed, "{'inputs': 'x'}", 400, "not valid JSON");
   expect_error(embed, "{\"inputs\": \"x\"} trailing", 400, "not valid JSON");
   expect_error(embed, "{\"inputs\": \"\\ud800\"}", 400, "not valid JSON");
-}
-
-TEST(Requests, InvalidUtf8NamesTheField) {
+  // Invalid UTF-8: the message names the field that holds it.
   expect_error(embed, "{\"inputs\": [\"fine\", \"bad \xFF byte\"]}", 400, "inputs[1]");
   expect_error(embed, "{\"inputs\": [\"fine\", \"bad \xFF byte\"]}", 400, "UTF-8");
   expect_error(similarity,
                "{\"inputs\": {\"source_sentence\": \"\xC3\x28\", \"sentences\": [\"a\"]}}", 400,
                "inputs.source_sentence");
   expect_error(search, "{\"query\": \"\xED\xA0\x80\"}", 400, "query");  // an encoded surrogate
+  // A million levels of nesting (what --max-body-bytes allows) must not exhaust the stack.
+  const std::string deep = std::string(1000000, '[') + "\"\xFF\"" + std::string(1000000, ']');
+  expect_error(embed, deep, 400, "UTF-8");
+  expect_error(embed, std::string(1000000, '['), 400, "not valid JSON");
 }
 
 TEST(Requests, ValidationErrorsAre422AndNameTheField) {
@@ -165,9 +167,8 @@ TEST(Requests, OpenAiSimilaritySearchAcceptValidBodies) {
   EXPECT_TRUE(many.batch);
   EXPECT_EQ(many.queries.size(), 2u);
   EXPECT_EQ(many.k, 100);
-}
 
-TEST(Requests, TokenIdsNeedAVocabulary) {
+  // Token ids need a vocabulary to check them against.
   RequestLimits l = limits();
   l.vocab_size = 0;
   try {

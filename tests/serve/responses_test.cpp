@@ -31,15 +31,14 @@ std::vector<unsigned char> base64_decode(const std::string& s) {
   return out;
 }
 
-TEST(Responses, ErrorShape) {
+TEST(Responses, ErrorShapeAndFloats) {
   const auto j = nlohmann::json::parse(error_body(422, "validation_error", "inputs: \"bad\" \xFF"));
   EXPECT_EQ(j.at("error").at("code"), 422);
   EXPECT_EQ(j.at("error").at("type"), "validation_error");
   EXPECT_NE(j.at("error").at("message").get<std::string>().find("inputs"), std::string::npos);
   EXPECT_EQ(j.size(), 1u);
-}
 
-TEST(Responses, FloatsReadBackExactly) {
+  // Floats read back exactly.
   std::mt19937 rng(3);
   std::normal_distribution<float> normal;
   std::vector<float> v(300);
@@ -48,11 +47,11 @@ TEST(Responses, FloatsReadBackExactly) {
   v[1] = -0.0f;
   v[2] = 1e-45f;
   v[3] = 3.4028235e38f;
-  const auto j = nlohmann::json::parse(embeddings_body(v.data(), 3, 100));
-  ASSERT_EQ(j.size(), 3u);
+  const auto parsed = nlohmann::json::parse(embeddings_body(v.data(), 3, 100));
+  ASSERT_EQ(parsed.size(), 3u);
   for (size_t r = 0; r < 3; ++r)
     for (size_t i = 0; i < 100; ++i)
-      EXPECT_EQ(j[r][i].get<float>(), v[r * 100 + i]) << r << "," << i;
+      EXPECT_EQ(parsed[r][i].get<float>(), v[r * 100 + i]) << r << "," << i;
   EXPECT_EQ(embeddings_body(v.data(), 0, 100), "[]");
   std::string s;
   append_float(s, NAN);
@@ -61,7 +60,7 @@ TEST(Responses, FloatsReadBackExactly) {
   EXPECT_EQ(float_list_body({0.5f, -1.0f}), "[0.5,-1]");
 }
 
-TEST(Responses, Base64MatchesRfc4648) {
+TEST(Responses, Base64AndOpenAiBody) {
   EXPECT_EQ(base64_encode("", 0), "");
   EXPECT_EQ(base64_encode("f", 1), "Zg==");
   EXPECT_EQ(base64_encode("fo", 2), "Zm8=");
@@ -69,9 +68,8 @@ TEST(Responses, Base64MatchesRfc4648) {
   EXPECT_EQ(base64_encode("foobar", 6), "Zm9vYmFy");
   const unsigned char bytes[] = {0xFB, 0xFF, 0x00};
   EXPECT_EQ(base64_encode(bytes, 3), "+/8A");
-}
 
-TEST(Responses, OpenAiBodyFloatAndBase64) {
+  // OpenAI's body: floats, or base64 of little-endian float32.
   const std::vector<float> v = {0.25f, -1.5f, 3.0f, 1e-3f, 7.0f, -0.0f};
   const auto f = nlohmann::json::parse(openai_embeddings_body(v.data(), 2, 3, false, "m", 12));
   EXPECT_EQ(f.at("object"), "list");

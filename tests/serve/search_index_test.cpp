@@ -7,10 +7,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <cstring>
 #include <random>
 #include <set>
 
@@ -66,7 +66,8 @@ std::vector<float> queries_from(const VectorTable& t, int n, unsigned seed) {
 
 std::vector<SearchHit> brute_force(const VectorTable& t, const float* q, int k) {
   std::vector<SearchHit> all;
-  for (int64_t r = 0; r < t.rows; ++r) all.push_back({r, exact_dot(q, t.data.data() + r * t.dim, t.dim)});
+  for (int64_t r = 0; r < t.rows; ++r)
+    all.push_back({r, exact_dot(q, t.data.data() + r * t.dim, t.dim)});
   std::sort(all.begin(), all.end(), [](const SearchHit& a, const SearchHit& b) {
     return a.score > b.score || (a.score == b.score && a.row < b.row);
   });
@@ -122,16 +123,25 @@ TEST(ExactIndex, NearTiesAndDuplicatesStayExact) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t i = 0; i < dim; ++i)
       table->data.push_back(r % 7 == 0 ? base[i] : base[i] + 1e-5f * normal(rng));
-  std::vector<float> q(base);
-  for (auto& v : q) v += 0.01f * normal(rng);
+  // Six queries near the base vector: one at a time (dot-product path) and as a batch (matrix
+  // product path).
+  std::vector<float> q;
+  for (int i = 0; i < 6; ++i)
+    for (int64_t d = 0; d < dim; ++d) q.push_back(base[d] + 0.01f * normal(rng));
   for (const std::string screening : {"fp32", "bf16"}) {
     ExactIndexOptions o;
     o.screening = screening;
     o.block_rows = 300;
     ExactIndex index(table, o);
-    for (int k : {1, 5, 50})
-      expect_same(index.search(q.data(), 1, k)[0], brute_force(*table, q.data(), k),
-                  screening + " k=" + std::to_string(k));
+    for (int k : {1, 5, 50}) {
+      const auto batch = index.search(q.data(), 6, k);
+      for (int i = 0; i < 6; ++i) {
+        const auto truth = brute_force(*table, q.data() + i * dim, k);
+        expect_same(index.search(q.data() + i * dim, 1, k)[0], truth,
+                    screening + " single k=" + std::to_string(k));
+        expect_same(batch[i], truth, screening + " batch k=" + std::to_string(k));
+      }
+    }
   }
 }
 
@@ -170,9 +180,9 @@ void write_set(const std::string& dir, const VectorTable& t, bool normalized = t
   for (int64_t r = 0; r < t.rows; ++r)
     texts << nlohmann::json({{"id", r}, {"text", "text " + std::to_string(r)}}).dump() << "\n";
   texts.close();
-  const nlohmann::json meta = {{"count", t.rows},       {"dim", t.dim},
-                               {"dtype", "float32"},    {"normalized", normalized},
-                               {"model_hash", "abc"},   {"created", "2024-01-01T00:00:00Z"}};
+  const nlohmann::json meta = {{"count", t.rows},     {"dim", t.dim},
+                               {"dtype", "float32"},  {"normalized", normalized},
+                               {"model_hash", "abc"}, {"created", "2024-01-01T00:00:00Z"}};
   std::ofstream(dir + "/meta.json") << meta.dump();
 }
 
@@ -186,10 +196,11 @@ TEST(HnswIndex, BuildSaveLoadAndRecall) {
   params.ef_search = 50;
   params.threads = 2;
   int64_t reported = 0;
-  const nlohmann::json saved = SearchCorpus::build_hnsw(dir.path(), params, [&](int64_t d, int64_t t) {
-    EXPECT_EQ(t, 4000);
-    reported = std::max(reported, d);
-  });
+  const nlohmann::json saved =
+      SearchCorpus::build_hnsw(dir.path(), params, [&](int64_t d, int64_t t) {
+        EXPECT_EQ(t, 4000);
+        reported = std::max(reported, d);
+      });
   EXPECT_EQ(saved.at("rows"), 4000);
   EXPECT_EQ(saved.at("m"), 12);
   EXPECT_TRUE(HnswIndex::exists(dir.path()));
@@ -212,8 +223,9 @@ TEST(HnswIndex, BuildSaveLoadAndRecall) {
       EXPECT_EQ(h.score, exact_dot(q.data() + i * 32, table->data.data() + h.row * 32, 32))
           << "scores are exact inner products";
     }
-    EXPECT_TRUE(std::is_sorted(hits[i].begin(), hits[i].end(),
-                               [](const SearchHit& a, const SearchHit& b) { return a.score > b.score; }));
+    EXPECT_TRUE(
+        std::is_sorted(hits[i].begin(), hits[i].end(),
+                       [](const SearchHit& a, const SearchHit& b) { return a.score > b.score; }));
   }
   EXPECT_GE(found / 500, 0.95) << "recall@10";
 
@@ -280,9 +292,8 @@ TEST(SearchCorpus, ConcurrentExactSearchesAreCombinedAndExact) {
   const auto q = queries_from(*table, 24, 12);
   std::vector<std::future<std::vector<std::vector<SearchHit>>>> futures;
   for (int i = 0; i < 24; ++i)
-    futures.push_back(std::async(std::launch::async, [&, i] {
-      return corpus->search(q.data() + i * 32, 1, 3 + i % 5);
-    }));
+    futures.push_back(std::async(
+        std::launch::async, [&, i] { return corpus->search(q.data() + i * 32, 1, 3 + i % 5); }));
   for (int i = 0; i < 24; ++i) {
     const auto hits = futures[i].get();
     ASSERT_EQ(hits.size(), 1u);

@@ -67,7 +67,8 @@ inline const std::string& serve_model_dir() {
 }
 
 // Writes an embedding set of `lines` made with the tiny model to `dir`.
-inline std::string make_embedding_set(const std::string& dir, const std::vector<std::string>& lines) {
+inline std::string make_embedding_set(const std::string& dir,
+                                      const std::vector<std::string>& lines) {
   const std::string input = dir + ".txt";
   write_lines(input, lines);
   EmbedderOptions eo;

@@ -7,12 +7,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <atomic>
 #include <cmath>
 #include <cstring>
-#include <fcntl.h>
 #include <future>
-#include <unistd.h>
 
 #include "model/embedder.h"
 #include "model/embedding_set.h"
@@ -102,20 +102,21 @@ TEST(Server, EmbeddingEndpoints) {
                                    Embedder(test::serve_model_dir(), eo).config().tokenizer)
                        .encode(texts[1]);
   json by_ids = post_json(cli, "/embed", {{"inputs", json::array({ids})}});
-  for (int i = 0; i < dim; ++i) ASSERT_NEAR(by_ids[0][i].get<float>(), two[1][i].get<float>(), 1e-6);
+  for (int i = 0; i < dim; ++i)
+    ASSERT_NEAR(by_ids[0][i].get<float>(), two[1][i].get<float>(), 1e-6);
 
   // Truncation: long inputs are cut by default, refused with truncate=false.
   std::string long_text;
   for (const auto& s : test::subword_corpus(10, 3)) long_text += s + " ";
   json cut = post_json(cli, "/embed", {{"inputs", long_text}});
   EXPECT_EQ(cut[0].size(), static_cast<size_t>(dim));
-  json left = post_json(cli, "/embed",
-                        {{"inputs", long_text}, {"truncation_direction", "left"}});
+  json left = post_json(cli, "/embed", {{"inputs", long_text}, {"truncation_direction", "left"}});
   EXPECT_NE(left[0], cut[0]) << "left truncation keeps the other end";
   expect_error(post(cli, "/embed", json({{"inputs", long_text}, {"truncate", false}}).dump()), 422,
                "inputs is", "truncate=false");
-  expect_error(post(cli, "/embed", json({{"inputs", {"ok", long_text}}, {"truncate", false}}).dump()),
-               422, "inputs[1]", "truncate=false, second input");
+  expect_error(
+      post(cli, "/embed", json({{"inputs", {"ok", long_text}}, {"truncate", false}}).dump()), 422,
+      "inputs[1]", "truncate=false, second input");
 
   // POST /v1/embeddings (and its alias /embeddings): float and base64, usage, model echo.
   json oa = post_json(cli, "/v1/embeddings", {{"input", texts}, {"model", "anything"}});
@@ -135,8 +136,9 @@ TEST(Server, EmbeddingEndpoints) {
   EXPECT_EQ(models["data"][0]["id"], "model");
 
   // POST /similarity: cosines of the source with each sentence.
-  json sim = post_json(cli, "/similarity",
-                       {{"inputs", {{"source_sentence", texts[0]}, {"sentences", {texts[0], texts[1]}}}}});
+  json sim =
+      post_json(cli, "/similarity",
+                {{"inputs", {{"source_sentence", texts[0]}, {"sentences", {texts[0], texts[1]}}}}});
   ASSERT_EQ(sim.size(), 2u);
   EXPECT_NEAR(sim[0].get<double>(), 1.0, 1e-5);
   double dot = 0;
@@ -192,7 +194,8 @@ TEST(Server, SearchHealthInfoMetrics) {
   EXPECT_EQ(m->status, 200);
   EXPECT_NE(m->get_header_value("Content-Type").find("text/plain"), std::string::npos);
   const std::string& page = m->body;
-  EXPECT_EQ(metric_value(page, "sembed_requests_total{route=\"/search\",status=\"200\"}"), 3);
+  EXPECT_EQ(metric_value(page, "sembed_requests_total{route=\"/search\",status=\"200\"}"), 3)
+      << page;
   EXPECT_EQ(metric_value(page, "sembed_request_duration_seconds_count{route=\"/search\"}"), 3);
   EXPECT_GE(metric_value(page, "sembed_forward_passes_total"), 3);
   EXPECT_GE(metric_value(page, "sembed_tokens_total"), 10);
@@ -227,7 +230,8 @@ TEST(Server, EveryErrorAnswersTheErrorShape) {
       {"/embed", "{\"inputs\": [\"a\", \"b\", \"c\", \"d\"]}", 422, "--max-client-batch"},
       {"/embed", "{\"inputs\": \"a\", \"normalize\": 1}", 422, "normalize"},
       {"/embed", "{\"inputs\": [1, 99999]}", 422, "token id 99999"},
-      {"/v1/embeddings", "{\"input\": \"a\", \"encoding_format\": \"hex\"}", 422, "encoding_format"},
+      {"/v1/embeddings", "{\"input\": \"a\", \"encoding_format\": \"hex\"}", 422,
+       "encoding_format"},
       {"/v1/embeddings", "{\"input\": \"a\", \"dimensions\": 3}", 422, "dimensions"},
       {"/v1/embeddings", "{\"inputs\": \"a\"}", 422, "input"},
       {"/similarity", "{\"inputs\": {\"source_sentence\": \"a\"}}", 422, "inputs.sentences"},
@@ -238,9 +242,13 @@ TEST(Server, EveryErrorAnswersTheErrorShape) {
       {"/search", "{\"query\": \"a\", \"k\": \"5\"}", 422, "k must be an integer"},
       {"/search", "{\"k\": 5}", 422, "query"},
       {"/search", "{\"queries\": [\"a\", 3]}", 422, "queries[1]"},
+      {"/embed", std::string(2000, '[') + "\"\xFF\"" + std::string(2000, ']'), 400, "UTF-8"},
+      {"/embed", std::string(4000, '['), 400, "not valid JSON"},
       {"/embed", "{\"inputs\": \"" + std::string(5000, 'a') + "\"}", 413, "--max-body-bytes"},
   };
-  for (const auto& c : cases) expect_error(post(cli, c.path, c.body), c.status, c.mention, c.path + " " + c.body.substr(0, 80));
+  for (const auto& c : cases)
+    expect_error(post(cli, c.path, c.body), c.status, c.mention,
+                 c.path + " " + c.body.substr(0, 80));
   expect_error(cli.Get("/nope"), 404, "/nope", "unknown route");
   expect_error(post(cli, "/v2/embed", "{}"), 404, "no route", "unknown POST route");
   auto wrong = cli.Get("/embed");
@@ -271,7 +279,7 @@ TEST(Server, ConcurrentRequestsShareForwardPasses) {
   constexpr int kRequests = 48;
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
-  std::vector<std::future<int>> statuses;
+  std::vector<std::future<std::string>> statuses;
   const auto sentences = test::corpus_sentences();
   for (int i = 0; i < kRequests; ++i) {
     statuses.push_back(std::async(std::launch::async, [&, i] {
@@ -280,19 +288,20 @@ TEST(Server, ConcurrentRequestsShareForwardPasses) {
       ++ready;
       while (!go) std::this_thread::yield();
       auto r = post(cli, "/embed", body);
-      return r ? r->status : -1;
+      return r && r->status == 200 ? std::string("ok") : describe(r);
     }));
   }
   while (ready < kRequests) std::this_thread::yield();
   go = true;
-  for (auto& f : statuses) EXPECT_EQ(f.get(), 200);
+  for (auto& f : statuses) EXPECT_EQ(f.get(), "ok");
   const std::string page = s.client().Get("/metrics")->body;
   const double passes = metric_value(page, "sembed_forward_passes_total") - passes_before;
   EXPECT_EQ(metric_value(page, "sembed_inputs_total"), kRequests);
   EXPECT_LT(passes, kRequests) << "one-sentence requests arriving together are batched";
   EXPECT_GT(metric_value(page, "sembed_batch_requests_bucket{le=\"1\"}"), -1);
   EXPECT_LT(metric_value(page, "sembed_batch_size_bucket{le=\"1\"}"), passes)
-      << "some forward passes held several inputs\n" << page;
+      << "some forward passes held several inputs\n"
+      << page;
   std::printf("%d concurrent one-sentence requests took %.0f forward passes\n", kRequests, passes);
 }
 
@@ -304,8 +313,9 @@ TEST(Server, FullQueueAnswers429AndApiKeyIsChecked) {
     RunningServer s(config);
     // Long inputs keep the model busy; many arrive together on one slot.
     std::vector<std::string> inputs;
-    for (int i = 0; i < 32; ++i) inputs.push_back(test::subword_corpus(12, 100 + i)[0] + " " +
-                                                  test::subword_corpus(12, 200 + i)[1]);
+    for (int i = 0; i < 32; ++i)
+      inputs.push_back(test::subword_corpus(12, 100 + i)[0] + " " +
+                       test::subword_corpus(12, 200 + i)[1]);
     const std::string body = json({{"inputs", inputs}}).dump();
     std::atomic<bool> go{false};
     std::vector<std::future<httplib::Result>> results;
@@ -375,8 +385,14 @@ TEST(Server, HealthIs503WhileLoadingAndStopFinishesInFlightRequests) {
   EXPECT_EQ(cli.Get("/metrics")->status, 200) << "/metrics answers while loading";
   EXPECT_FALSE(server.ready());
   {
-    const int fd = ::open((set + "/meta.json").c_str(), O_WRONLY);  // waits for the loader
-    ASSERT_GE(fd, 0);
+    // Opening a FIFO's write end without blocking fails until the loader has opened it to read.
+    int fd = -1;
+    for (int i = 0; i < 6000 && fd < 0; ++i) {
+      fd = ::open((set + "/meta.json").c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_GE(fd, 0) << "the loader never opened meta.json";
+    ::fcntl(fd, F_SETFL, 0);
     ASSERT_EQ(::write(fd, meta.data(), meta.size()), static_cast<ssize_t>(meta.size()));
     ::close(fd);
   }

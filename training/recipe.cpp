@@ -1,0 +1,568 @@
+#include "training/recipe.h"
+
+#include <fnmatch.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <stdexcept>
+
+#include "common/atomic_file.h"
+#include "common/line_reader.h"
+#include "common/log.h"
+#include "model/embedder.h"
+#include "model/model_dir.h"
+#include "tokenizer/corpus.h"
+#include "tokenizer/tokenizer.h"
+#include "training/sts.h"
+#include "training/trainer.h"
+
+namespace sembed {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+void RecipeOptions::validate() const {
+  if (recipe_path.empty()) throw std::invalid_argument("recipe: --recipe is required");
+  if (output.empty()) throw std::invalid_argument("recipe: --output is required");
+  if (!(time_scale > 0)) throw std::invalid_argument("recipe: time scale must be > 0");
+}
+
+std::string expand_recipe_string(const std::string& text, const json& variables) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    if (text.compare(i, 2, "${") == 0) {
+      const size_t end = text.find('}', i + 2);
+      if (end == std::string::npos)
+        throw std::invalid_argument("recipe: unterminated ${ in '" + text + "'");
+      const std::string name = text.substr(i + 2, end - i - 2);
+      if (variables.contains(name) && variables[name].is_string()) {
+        out += variables[name].get<std::string>();
+      } else if (const char* env = std::getenv(name.c_str())) {
+        out += env;
+      } else {
+        throw std::invalid_argument("recipe: unknown variable ${" + name + "} in '" + text + "'");
+      }
+      i = end + 1;
+    } else {
+      out.push_back(text[i++]);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Removes POS tags ("word/TAG") and undoes the corpus's tokenisation enough for SentencePiece.
+std::string untag_line(const std::string& line) {
+  std::string out;
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    size_t j = i;
+    while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
+    if (j > i) {
+      std::string tok = line.substr(i, j - i);
+      const size_t slash = tok.rfind('/');
+      if (slash != std::string::npos && slash > 0) tok = tok.substr(0, slash);
+      if (tok == "``" || tok == "''") tok = "\"";
+      const bool attach_left =
+          tok.size() == 1 && std::string(".,;:!?)'").find(tok[0]) != std::string::npos;
+      if (!out.empty() && !attach_left && out.back() != '(') out.push_back(' ');
+      out += tok;
+    }
+    i = j;
+  }
+  return out;
+}
+
+class RecipeRunner {
+ public:
+  explicit RecipeRunner(const RecipeOptions& o) : opts_(o) {}
+  RecipeResult run();
+
+ private:
+  std::string expand(const std::string& s) const { return expand_recipe_string(s, vars_); }
+  std::string resolve_path(const json& value, const std::string& where) const;
+  void load_recipe();
+  void build_corpus();
+  void prepare();
+  void train_tokenizer();
+  std::string dataset_path(const std::string& name);
+  double evaluate_dev(const std::string& model_dir) const;
+  TrainConfig stage_config(const json& stage, size_t index, const std::string& init,
+                           const std::string& out);
+  void run_stages();
+  void finish();
+  bool cached(const std::string& step, const std::string& stamp);
+  void mark_done(const std::string& stamp, const json& info);
+
+  RecipeOptions opts_;
+  json recipe_;
+  json vars_ = json::object();
+  std::string work_;
+  json report_ = json::object();
+  std::string final_model_;
+};
+
+std::string RecipeRunner::resolve_path(const json& value, const std::string& where) const {
+  if (!value.is_string())
+    throw std::invalid_argument("recipe: " + where + " must be a path string");
+  const std::string p = expand(value.get<std::string>());
+  if (!path_exists(p))
+    throw std::invalid_argument("recipe: " + where + ": '" + p + "' does not exist");
+  return p;
+}
+
+void RecipeRunner::load_recipe() {
+  try {
+    recipe_ = json::parse(read_file(opts_.recipe_path));
+  } catch (const json::exception& e) {
+    throw std::invalid_argument("recipe '" + opts_.recipe_path +
+                                "' is not valid JSON: " + e.what());
+  }
+  if (!recipe_.is_object() || !recipe_.contains("stages") || !recipe_["stages"].is_array() ||
+      recipe_["stages"].empty())
+    throw std::invalid_argument("recipe '" + opts_.recipe_path +
+                                "' needs a non-empty \"stages\" list");
+  const fs::path recipe_dir = fs::absolute(opts_.recipe_path).parent_path();
+  vars_["recipe_dir"] = recipe_dir.string();
+  vars_["repo"] = fs::weakly_canonical(recipe_dir / "..").string();
+  work_ = fs::absolute(fs::path(opts_.output) / "work").string();
+  vars_["work"] = work_;
+  // Variables: a string, or a list of candidates of which the first existing path wins.
+  for (auto& [name, value] : recipe_.value("variables", json::object()).items()) {
+    if (value.is_string()) {
+      vars_[name] = expand(value.get<std::string>());
+    } else if (value.is_array()) {
+      std::string chosen, tried;
+      for (const auto& c : value) {
+        std::string p;
+        try {
+          p = expand(c.get<std::string>());
+        } catch (const std::invalid_argument&) {
+          continue;  // an unset environment variable: next candidate
+        }
+        tried += " '" + p + "'";
+        if (path_exists(p)) {
+          chosen = fs::canonical(p).string();
+          break;
+        }
+      }
+      if (chosen.empty())
+        throw std::invalid_argument("recipe: variable '" + name + "' resolves to none of:" + tried +
+                                    " (set SEMBED_DATA_DIR or install the data)");
+      vars_[name] = chosen;
+    } else {
+      throw std::invalid_argument("recipe: variable '" + name + "' must be a string or a list");
+    }
+  }
+  report_["recipe"] = recipe_;
+  report_["recipe_path"] = fs::absolute(opts_.recipe_path).string();
+  report_["variables"] = vars_;
+  report_["steps"] = json::array();
+}
+
+bool RecipeRunner::cached(const std::string& step, const std::string& stamp) {
+  if (!path_exists(stamp)) return false;
+  json info = json::parse(read_file(stamp));
+  info["cached"] = true;
+  report_["steps"].push_back(info);
+  log_info("recipe: " + step + " done earlier (" + stamp + ")");
+  return true;
+}
+
+void RecipeRunner::mark_done(const std::string& stamp, const json& info) {
+  write_file_atomic(stamp, info.dump(2) + "\n");
+  report_["steps"].push_back(info);
+}
+
+void RecipeRunner::build_corpus() {
+  const std::string out_path = join_path(work_, "corpus_raw.txt");
+  const std::string stamp = out_path + ".done";
+  if (cached("corpus", stamp)) return;
+  const auto t0 = Clock::now();
+  const json corpus = recipe_.value("corpus", json::object());
+  if (!corpus.contains("sources") || !corpus["sources"].is_array() || corpus["sources"].empty())
+    throw std::invalid_argument("recipe: corpus.sources must be a non-empty list");
+  AtomicFile out(out_path);
+  json counts = json::object();
+  for (size_t i = 0; i < corpus["sources"].size(); ++i) {
+    const json& src = corpus["sources"][i];
+    const std::string where = "corpus.sources[" + std::to_string(i) + "]";
+    const std::string name = src.value("name", "source" + std::to_string(i));
+    const std::string format = src.value("format", "lines");
+    int64_t lines = 0;
+    auto copy_lines = [&](const std::string& path, bool untag, bool drop_last) {
+      // drop_last: the file is a byte-truncated prefix whose last line is cut mid-sentence.
+      LineReader reader(path);
+      std::string line, pending;
+      bool has_pending = false;
+      while (reader.next(line)) {
+        if (has_pending) {
+          out.stream() << pending << '\n';
+          ++lines;
+          has_pending = false;
+        }
+        std::string text = untag ? untag_line(line) : line;
+        if (text.empty()) continue;
+        if (drop_last) {
+          pending = std::move(text);
+          has_pending = true;
+        } else {
+          out.stream() << text << '\n';
+          ++lines;
+        }
+      }
+    };
+    if (format == "lines") {
+      copy_lines(resolve_path(src.value("path", json()), where + ".path"), false,
+                 src.value("drop_last_line", false));
+    } else if (format == "tagged_words") {
+      const std::string path = resolve_path(src.value("path", json()), where + ".path");
+      const std::string pattern = src.value("files", "*");
+      std::vector<std::string> files;
+      if (is_directory(path)) {
+        for (const auto& e : fs::directory_iterator(path))
+          if (e.is_regular_file() && fnmatch(pattern.c_str(), e.path().filename().c_str(), 0) == 0)
+            files.push_back(e.path().string());
+        std::sort(files.begin(), files.end());
+      } else {
+        files.push_back(path);
+      }
+      if (files.empty())
+        throw std::invalid_argument("recipe: " + where + ": no files match '" + pattern + "' in '" +
+                                    path + "'");
+      for (const auto& f : files) copy_lines(f, true, false);
+    } else if (format == "command") {
+      // A command that writes a text file (e.g. scripts/corpus.py for Debian's texts).
+      const std::string produced = expand(src.value("output", ""));
+      if (produced.empty()) throw std::invalid_argument("recipe: " + where + ".output is required");
+      if (!path_exists(produced)) {
+        const std::string cmd = expand(src.value("command", ""));
+        log_info("recipe: running " + cmd);
+        if (std::system(cmd.c_str()) != 0 || !path_exists(produced))
+          throw std::runtime_error("recipe: " + where + ": command failed: " + cmd);
+      }
+      copy_lines(produced, false, false);
+    } else {
+      throw std::invalid_argument("recipe: " + where +
+                                  ".format must be lines, tagged_words or command");
+    }
+    counts[name] = lines;
+    log_info("recipe: corpus source " + name + ": " + std::to_string(lines) + " lines");
+  }
+  out.commit();
+  mark_done(stamp, {{"step", "corpus"}, {"seconds", seconds_since(t0)}, {"lines", counts}});
+}
+
+void RecipeRunner::prepare() {
+  const std::string out_path = join_path(work_, "corpus.txt");
+  const std::string stamp = out_path + ".done";
+  if (cached("prepare", stamp)) return;
+  const auto t0 = Clock::now();
+  const json p = recipe_.value("corpus", json::object()).value("prepare", json::object());
+  PrepareConfig cfg;
+  cfg.inputs = {join_path(work_, "corpus_raw.txt")};
+  cfg.output = out_path;
+  cfg.split_sentences = p.value("split_sentences", true);
+  cfg.dedupe = p.value("dedupe", true);
+  cfg.min_chars = p.value("min_chars", 12);
+  cfg.max_chars = p.value("max_chars", 600);
+  cfg.normalizer.lowercase = p.value("lowercase", false);
+  cfg.threads = opts_.threads;
+  const PrepareStats s = prepare_corpus(cfg, opts_.progress);
+  mark_done(stamp, {{"step", "prepare"},
+                    {"seconds", seconds_since(t0)},
+                    {"read", s.lines_read},
+                    {"written", s.written},
+                    {"dropped_duplicate", s.dropped_duplicate},
+                    {"dropped_short", s.dropped_short},
+                    {"dropped_long", s.dropped_long},
+                    {"dropped_invalid", s.dropped_invalid}});
+}
+
+void RecipeRunner::train_tokenizer() {
+  const std::string path = join_path(work_, "tokenizer.model");
+  const std::string stamp = path + ".done";
+  if (cached("tokenizer", stamp)) return;
+  const auto t0 = Clock::now();
+  const json t = recipe_.value("tokenizer", json::object());
+  TokenizerConfig cfg;
+  cfg.vocab_size = t.value("vocab_size", cfg.vocab_size);
+  cfg.model_type = t.value("model_type", cfg.model_type);
+  cfg.character_coverage = t.value("character_coverage", cfg.character_coverage);
+  cfg.input_sentence_size = t.value("input_sentence_size", cfg.input_sentence_size);
+  cfg.normalizer.lowercase = t.value("lowercase", false);
+  cfg.seed = t.value("seed", cfg.seed);
+  cfg.threads = opts_.threads;
+  Tokenizer::train(join_path(work_, "corpus.txt"), path, cfg);
+  mark_done(
+      stamp,
+      {{"step", "tokenizer"}, {"seconds", seconds_since(t0)}, {"vocab_size", cfg.vocab_size}});
+}
+
+std::string RecipeRunner::dataset_path(const std::string& name) {
+  if (name == "corpus") return join_path(work_, "corpus.txt");
+  const json datasets = recipe_.value("datasets", json::object());
+  if (!datasets.contains(name))
+    throw std::invalid_argument("recipe: unknown dataset '" + name + "'");
+  const json& d = datasets[name];
+  const std::string where = "datasets." + name;
+  const std::string format = d.value("format", "file");
+  if (format == "file") return resolve_path(d.value("path", json()), where + ".path");
+  if (format == "snli_senteval") {
+    // SentEval's SNLI files (s1.X, s2.X, labels.X) -> premise<TAB>entailment<TAB>contradiction.
+    const std::string out_path = join_path(work_, "data/" + name + ".tsv");
+    if (path_exists(out_path)) return out_path;
+    const std::string dir = resolve_path(d.value("path", json()), where + ".path");
+    make_directories(join_path(work_, "data"));
+    AtomicFile out(out_path);
+    int64_t triplets = 0;
+    for (const auto& split : d.value("splits", std::vector<std::string>{"dev", "test"})) {
+      LineReader s1(dir + "/s1." + split), s2(dir + "/s2." + split), lab(dir + "/labels." + split);
+      std::map<std::string, std::map<std::string, std::string>> by_premise;
+      std::vector<std::string> order;
+      std::string a, b, l;
+      while (s1.next(a) && s2.next(b) && lab.next(l)) {
+        if (a.empty() || b.empty()) continue;
+        if (!by_premise.count(a)) order.push_back(a);
+        by_premise[a][l] = b;
+      }
+      for (const auto& p : order) {
+        const auto& m = by_premise[p];
+        if (m.count("entailment") && m.count("contradiction")) {
+          out.stream() << p << '\t' << m.at("entailment") << '\t' << m.at("contradiction") << '\n';
+          ++triplets;
+        }
+      }
+    }
+    out.commit();
+    log_info("recipe: " + name + ": " + std::to_string(triplets) + " triplets");
+    return out_path;
+  }
+  throw std::invalid_argument("recipe: " + where + ".format must be file or snli_senteval");
+}
+
+double RecipeRunner::evaluate_dev(const std::string& model_dir) const {
+  const json ev = recipe_.value("eval", json::object());
+  if (!ev.contains("dev")) return -1;
+  const std::string path = resolve_path(ev["dev"], "eval.dev");
+  EmbedderOptions eo;
+  eo.device = opts_.device.empty() ? "auto" : opts_.device;
+  eo.threads = opts_.threads;
+  Embedder e(model_dir, eo);
+  return evaluate_sts(
+             read_sts_file(path), [&](const std::vector<std::string>& t) { return e.embed(t); },
+             e.dim())
+      .spearman;
+}
+
+TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const std::string& init,
+                                       const std::string& out) {
+  static const std::set<std::string> known = {"name",
+                                              "objective",
+                                              "data",
+                                              "steps",
+                                              "epochs",
+                                              "time_limit",
+                                              "batch_size",
+                                              "max_len",
+                                              "lr",
+                                              "warmup",
+                                              "temperature",
+                                              "dropout",
+                                              "seed",
+                                              "bf16",
+                                              "eval_every",
+                                              "save_every",
+                                              "weight_decay",
+                                              "grad_clip",
+                                              "hard_negative_weight",
+                                              "mlm_probability",
+                                              "cosent_scale",
+                                              "pooling",
+                                              "log_every",
+                                              "device",
+                                              "keep_if_worse"};
+  const std::string where = "stages[" + std::to_string(index) + "]";
+  for (auto& [k, v] : stage.items())
+    if (!known.count(k))
+      throw std::invalid_argument("recipe: " + where + ": unknown key '" + k + "'");
+  TrainConfig c;
+  c.objective = stage.value("objective", "");
+  if (!stage.contains("data"))
+    throw std::invalid_argument("recipe: " + where + ".data is required");
+  for (const auto& d : stage["data"]) c.data.push_back(dataset_path(d.get<std::string>()));
+  c.output = out;
+  if (init.empty()) {
+    c.tokenizer = join_path(work_, "tokenizer.model");
+    const json m = recipe_.value("model", json::object());
+    c.encoder = EncoderConfig::preset(m.value("preset", "small"));
+    c.encoder.layers = m.value("layers", c.encoder.layers);
+    c.encoder.hidden = m.value("hidden", c.encoder.hidden);
+    c.encoder.heads = m.value("heads", c.encoder.heads);
+    c.encoder.ffn = m.value("ffn", c.encoder.ffn);
+    c.encoder.max_len = m.value("max_len", c.encoder.max_len);
+    c.encoder.dropout = m.value("dropout", c.encoder.dropout);
+    c.encoder.attention_dropout = m.value("attention_dropout", c.encoder.dropout);
+    c.pooling.mode = m.value("pooling", c.pooling.mode);
+    for (const auto& d : m.value("idf_corpus", json::array()))
+      c.idf_corpus.push_back(dataset_path(d.get<std::string>()));
+  } else {
+    c.init = init;
+  }
+  if (stage.contains("pooling")) {
+    c.pooling.mode = stage["pooling"].get<std::string>();
+    c.pooling_override = true;
+  }
+  c.steps = stage.value("steps", c.steps);
+  c.epochs = stage.value("epochs", c.epochs);
+  c.time_limit = stage.value("time_limit", c.time_limit) * opts_.time_scale;
+  c.batch_size = stage.value("batch_size", c.batch_size);
+  c.max_len = stage.value("max_len", c.max_len);
+  c.lr = stage.value("lr", c.lr);
+  c.warmup = stage.value("warmup", c.warmup);
+  c.temperature = stage.value("temperature", c.temperature);
+  c.dropout = stage.value("dropout", c.dropout);
+  c.seed = stage.value("seed", c.seed);
+  c.bf16 = stage.value("bf16", recipe_.value("bf16", c.bf16));
+  c.eval_every = stage.value("eval_every", c.eval_every);
+  c.save_every = stage.value("save_every", c.save_every);
+  c.weight_decay = stage.value("weight_decay", c.weight_decay);
+  c.grad_clip = stage.value("grad_clip", c.grad_clip);
+  c.hard_negative_weight = stage.value("hard_negative_weight", c.hard_negative_weight);
+  c.mlm_probability = stage.value("mlm_probability", c.mlm_probability);
+  c.cosent_scale = stage.value("cosent_scale", c.cosent_scale);
+  c.log_every = stage.value("log_every", 50);
+  c.device =
+      !opts_.device.empty() ? opts_.device : stage.value("device", recipe_.value("device", "auto"));
+  c.threads = opts_.threads;
+  c.progress = opts_.progress;
+  const json ev = recipe_.value("eval", json::object());
+  if (ev.contains("dev") && c.objective != "mlm") c.eval_sts = resolve_path(ev["dev"], "eval.dev");
+  try {
+    c.validate();
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("recipe: " + where + ": " + e.what());
+  }
+  return c;
+}
+
+void RecipeRunner::run_stages() {
+  std::string current;  // model directory the next stage starts from ("" = fresh)
+  double current_dev = -1;
+  const json& stages = recipe_["stages"];
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const json& stage = stages[i];
+    char num[8];
+    std::snprintf(num, sizeof(num), "%02zu", i + 1);
+    const std::string name =
+        std::string(num) + "-" + stage.value("name", stage.value("objective", "stage"));
+    const std::string out = join_path(work_, "stages/" + name);
+    const std::string stamp = out + ".done";
+    if (path_exists(stamp)) {
+      const json info = json::parse(read_file(stamp));
+      report_["steps"].push_back(info);
+      if (info.value("kept", true)) {
+        current = out;
+        current_dev = info.value("dev", current_dev);
+      }
+      log_info("recipe: stage " + name + " done earlier");
+      continue;
+    }
+    TrainConfig cfg = stage_config(stage, i, current, out);
+    cfg.resume = is_directory(join_path(out, "checkpoints"));
+    if (!cfg.resume && is_directory(out)) remove_all(out);  // an attempt that never checkpointed
+    log_info("recipe: stage " + name + " (" + cfg.objective + ")");
+    const auto t0 = Clock::now();
+    const TrainResult r = train_model(cfg);
+    if (r.interrupted)
+      throw std::runtime_error("recipe: interrupted during stage " + name +
+                               "; run it again to resume");
+    // The stage's model (best by dev when evaluated) must not be worse than its start.
+    const double dev = evaluate_dev(out);
+    bool kept = true;
+    if (current_dev >= 0 && dev >= 0 && dev < current_dev && !stage.value("keep_if_worse", false)) {
+      kept = false;
+      log_warning("recipe: stage " + name + " ended at dev " + std::to_string(dev) +
+                  " below its start " + std::to_string(current_dev) +
+                  "; keeping the previous model");
+    }
+    json info = {{"step", "stage"},
+                 {"name", name},
+                 {"objective", cfg.objective},
+                 {"seconds", seconds_since(t0)},
+                 {"steps", r.steps},
+                 {"dev", dev},
+                 {"initial_dev", r.initial_dev},
+                 {"best_dev_during_training", r.best_dev},
+                 {"tokens_per_second", r.tokens_per_second},
+                 {"sentences_per_second", r.sentences_per_second},
+                 {"kept", kept},
+                 {"config", json(cfg)}};
+    mark_done(stamp, info);
+    if (kept) {
+      current = out;
+      current_dev = dev;
+    }
+  }
+  final_model_ = current;
+}
+
+void RecipeRunner::finish() {
+  // The chosen model's three files into DIR, with the whole recipe run in its provenance.
+  json config = json::parse(read_file(join_path(final_model_, kConfigFile)));
+  config["provenance"]["recipe"] = report_;
+  copy_file_atomic(join_path(final_model_, kTokenizerFile),
+                   join_path(opts_.output, kTokenizerFile));
+  copy_file_atomic(join_path(final_model_, kWeightsFile), join_path(opts_.output, kWeightsFile));
+  write_file_atomic(join_path(opts_.output, kConfigFile), config.dump(2) + "\n");
+  json scores = json::object();
+  const json ev = recipe_.value("eval", json::object());
+  EmbedderOptions eo;
+  eo.device = opts_.device.empty() ? "auto" : opts_.device;
+  eo.threads = opts_.threads;
+  Embedder e(opts_.output, eo);
+  for (auto& [name, value] : ev.items()) {
+    const std::string path = resolve_path(value, "eval." + name);
+    const StsResult r = evaluate_sts(
+        read_sts_file(path), [&](const std::vector<std::string>& t) { return e.embed(t); },
+        e.dim());
+    scores[name] = {{"spearman", r.spearman}, {"pearson", r.pearson}, {"pairs", r.pairs}};
+    log_info("recipe: final " + name + " spearman " + std::to_string(r.spearman));
+  }
+  report_["final"] = scores;
+  write_file_atomic(join_path(opts_.output, "recipe_report.json"), report_.dump(2) + "\n");
+}
+
+RecipeResult RecipeRunner::run() {
+  opts_.validate();
+  const auto t0 = Clock::now();
+  load_recipe();
+  make_directories(work_);
+  build_corpus();
+  prepare();
+  train_tokenizer();
+  run_stages();
+  finish();
+  report_["seconds"] = seconds_since(t0);
+  write_file_atomic(join_path(opts_.output, "recipe_report.json"), report_.dump(2) + "\n");
+  return {report_};
+}
+
+}  // namespace
+
+RecipeResult run_recipe(const RecipeOptions& options) {
+  return RecipeRunner(options).run();
+}
+
+}  // namespace sembed
