@@ -51,4 +51,12 @@ target_include_directories(sembed_sentencepiece SYSTEM INTERFACE ${_spm})
 target_link_libraries(sembed_sentencepiece PUBLIC Threads::Threads)
 # Keep every archive symbol (protobuf-lite above all) out of the dynamic symbol table of
 # whatever links us.
-target_link_options(sembed_sentencepiece INTERFACE "LINKER:--exclude-libs,ALL")
+if(SEMBED_FUZZ OR SEMBED_SANITIZE)
+  # Clang links the sanitizer runtimes as static archives: hiding ALL archive symbols hides their
+  # malloc/operator new interceptors from shared libraries (libstdc++.so then allocates with glibc
+  # and ASan reports a bad-free). Hide SentencePiece's own archive only.
+  target_link_options(sembed_sentencepiece INTERFACE
+                      "LINKER:--exclude-libs,libsembed_sentencepiece.a")
+else()
+  target_link_options(sembed_sentencepiece INTERFACE "LINKER:--exclude-libs,ALL")
+endif()

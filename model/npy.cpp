@@ -174,8 +174,11 @@ NpyHeader parse_npy_header(std::string_view bytes) {
   if (len > bytes.size() - prefix) fail("truncated header");
   NpyHeader h = DictParser(bytes.substr(prefix, len)).parse();
   h.data_offset = prefix + len;
-  for (int64_t d : h.shape)
+  int64_t numel = 1;
+  for (int64_t d : h.shape) {
     if (d < 0) fail("negative dimension");
+    if (__builtin_mul_overflow(numel, d, &numel)) fail("shape too large");  // numel() must fit
+  }
   return h;
 }
 
@@ -201,7 +204,10 @@ NpyMatrix read_npy_matrix(const std::string& path, float int8_scale) {
   NpyMatrix m;
   m.rows = h.shape[0];
   m.cols = h.shape.size() == 2 ? h.shape[1] : 1;
-  const uint64_t need = static_cast<uint64_t>(m.rows) * static_cast<uint64_t>(m.cols) * elem;
+  // rows * cols fits int64 (parse_npy_header checks); times elem it may not.
+  uint64_t need = 0;
+  if (__builtin_mul_overflow(static_cast<uint64_t>(m.rows * m.cols), elem, &need))
+    throw std::runtime_error("'" + path + "': its header promises more than 2^64 data bytes");
   if (bytes.size() - h.data_offset != need)
     throw std::runtime_error("'" + path + "': holds " + std::to_string(bytes.size() - h.data_offset) +
                              " data bytes, its header promises " + std::to_string(need) +
@@ -209,7 +215,7 @@ NpyMatrix read_npy_matrix(const std::string& path, float int8_scale) {
   m.data.resize(static_cast<size_t>(m.rows * m.cols));
   const char* src = bytes.data() + h.data_offset;
   if (elem == 4) {
-    std::memcpy(m.data.data(), src, need);
+    if (need > 0) std::memcpy(m.data.data(), src, need);  // data() is null for an empty array
   } else {
     for (size_t i = 0; i < m.data.size(); ++i) m.data[i] = static_cast<int8_t>(src[i]) * int8_scale;
   }

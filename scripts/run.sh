@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# The main job on a built-in default: a fresh Debian 12 machine to a working pipeline.
+# The main job on a built-in default: a fresh Debian 12 machine to a running semantic search
+# service ("find Debian packages by meaning").
 #   1. set-up (Debian packages, SentencePiece source)   2. build
-#   3. default corpus from Debian + npm text             4. sembed prepare
-#   5. sembed tokenizer train                            6. show a tokenization
-# Every step is cached under runs/default/: a second run skips finished steps.
+#   3. sembed train --recipe recipes/default.json: the default corpus from Debian + npm text,
+#      prepare, tokenizer, encoder, training. Stage time limits are scaled by SEMBED_TIME_SCALE
+#      (default 0.15: about 10 minutes on 2 CPU cores; 1 = the recipe's full budget)
+#   4. embed the Debian package descriptions            5. build the search index
+#   6. serve on 127.0.0.1:8080 (SEMBED_PORT), search page at /, and print example requests
+# Every step is cached under runs/default/ (SEMBED_RUN_DIR): a second run skips finished steps.
+# SEMBED_NO_SERVE=1 stops before serving.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUN=${SEMBED_RUN_DIR:-$ROOT/runs/default}
 SEMBED=${SEMBED_BUILD_DIR:-$ROOT/build}/sembed
+SCALE=${SEMBED_TIME_SCALE:-0.15}
+PORT=${SEMBED_PORT:-8080}
+MODEL=$RUN/model
 mkdir -p "$RUN"
 declare -A STEP_SECONDS=()
 
@@ -28,15 +36,36 @@ step() {  # step NAME DONE_FILE COMMAND...
 step setup "$RUN/.setup-done" bash -c "'$ROOT/scripts/setup.sh' && touch '$RUN/.setup-done'"
 # The build is always re-run (incremental: seconds when nothing changed).
 t0=$SECONDS; "$ROOT/scripts/build.sh"; STEP_SECONDS[build]=$((SECONDS - t0))
-step corpus "$RUN/corpus/raw.txt" /usr/bin/python3 "$ROOT/scripts/corpus.py" "$RUN/corpus"
-step prepare "$RUN/sentences.txt" "$SEMBED" prepare --input "$RUN/corpus/raw.txt" \
-  --output "$RUN/sentences.txt" --split-sentences --dedupe --min-chars 12 --max-chars 600
-step tokenizer "$RUN/tokenizer.model" "$SEMBED" tokenizer train --input "$RUN/sentences.txt" \
-  --output "$RUN/tokenizer.model" --vocab-size 16000 --input-sentence-size 1000000
+# The recipe caches its own steps (corpus, prepare, tokenizer, stages) in $MODEL/work.
+step train "$MODEL/recipe_report.json" "$SEMBED" train --recipe "$ROOT/recipes/default.json" \
+  --output "$MODEL" --time-scale "$SCALE"
+PACKAGES=$MODEL/work/debian/packages.txt
+step embed "$RUN/packages/meta.json" "$SEMBED" embed --model "$MODEL" --input "$PACKAGES" \
+  --output "$RUN/packages" --bf16
+step index "$RUN/packages/index.json" "$SEMBED" index --embeddings "$RUN/packages"
 
 example="Sembed learns sentence embeddings by contrast, from plain text."
 echo "[run] tokenization of: $example"
-echo "  pieces: $(echo "$example" | "$SEMBED" tokenizer encode -t "$RUN/tokenizer.model" --pieces)"
-echo "  ids:    $(echo "$example" | "$SEMBED" tokenizer encode -t "$RUN/tokenizer.model")"
+echo "  pieces: $(echo "$example" | "$SEMBED" tokenizer encode -t "$MODEL/tokenizer.model" --pieces)"
+/usr/bin/python3 - "$MODEL/recipe_report.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+for name, s in report.get("final", {}).items():
+    print(f"[run] model quality: {name} Spearman x100 {s['spearman']:.2f} ({s['pairs']} pairs)")
+PY
 echo "[run] step times (s):"
 for k in "${!STEP_SECONDS[@]}"; do echo "  $k ${STEP_SECONDS[$k]}"; done
+[[ ${SEMBED_NO_SERVE:-0} == 1 ]] && exit 0
+
+URL=http://127.0.0.1:$PORT
+cat <<MSG
+[run] serving $(wc -l <"$PACKAGES") Debian package descriptions on $URL (Ctrl-C stops)
+  search page in a browser: $URL/
+  curl -s $URL/search -H 'Content-Type: application/json' -d '{"query": "edit photos", "k": 5}'
+  curl -s $URL/similarity -H 'Content-Type: application/json' \\
+    -d '{"inputs": {"source_sentence": "a text editor", "sentences": ["a program to edit text files", "a music player"]}}'
+  curl -s $URL/embed -H 'Content-Type: application/json' -d '{"inputs": ["find packages by meaning"]}'
+  curl -s $URL/v1/embeddings -H 'Content-Type: application/json' -d '{"input": "hello", "model": "sembed"}'
+MSG
+exec "$SEMBED" serve --model "$MODEL" --embeddings "$RUN/packages" --host 127.0.0.1 \
+  --port "$PORT" --bf16

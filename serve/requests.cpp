@@ -1,5 +1,6 @@
 #include "serve/requests.h"
 
+#include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 
@@ -81,7 +82,8 @@ json parse_body(std::string_view body) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // A parse_error, or an out_of_range for a number beyond double's range ("1e400").
     // nlohmann's message: "[json.exception.parse_error.101] parse error at line 1, column 9: ..."
     std::string what = e.what();
     const size_t cut = what.find("] ");
@@ -287,6 +289,7 @@ SearchRequest parse_search_request(std::string_view body, const RequestLimits& l
   if (query != nullptr && queries != nullptr)
     throw validation_error("give either 'query' or 'queries', not both");
   SearchRequest r;
+  r.k = std::min(r.k, limits.max_k);  // the default never exceeds --max-k
   if (query != nullptr) {
     r.queries.push_back(non_empty_string(*query, "query"));
   } else if (queries != nullptr) {

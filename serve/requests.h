@@ -66,7 +66,8 @@ struct SimilarityRequest {
 };
 SimilarityRequest parse_similarity_request(std::string_view body, const RequestLimits& limits);
 
-// POST /search: {"query": str} or {"queries": [str]}, "k": int (default 10), "truncate"...
+// POST /search: {"query": str} or {"queries": [str]}, "k": int (default 10, or max_k when that is
+// smaller), "truncate"...
 struct SearchRequest {
   std::vector<std::string> queries;
   bool batch = false;  // "queries" was given: answer one list of hits per query

@@ -27,6 +27,7 @@
 #include "serve/responses.h"
 #include "serve/search_corpus.h"
 #include "serve/tokenize.h"
+#include "serve/web_page.h"
 
 namespace sembed::serve {
 namespace {
@@ -107,6 +108,7 @@ struct Server::Impl {
         {"GET", "/info", &Impl::handle_info, true},
         {"GET", "/metrics", &Impl::handle_metrics, false},
         {"GET", "/v1/models", &Impl::handle_models, true},
+        {"GET", "/", &Impl::handle_page, false},
     };
     return table;
   }
@@ -184,7 +186,9 @@ struct Server::Impl {
 
     // Authentication runs before the body is read.
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (config.api_key.empty() || req.path == "/health" || req.path == "/metrics")
+      // The page (GET /) holds no data: it asks for the key itself.
+      if (config.api_key.empty() || req.path == "/health" || req.path == "/metrics" ||
+          req.path == "/")
         return httplib::Server::HandlerResponse::Unhandled;
       const std::string header = req.get_header_value("Authorization");
       std::string scheme = header.substr(0, 7);
@@ -209,7 +213,7 @@ struct Server::Impl {
             case 404:
               set_error(res, 404, "not_found",
                         "no route " + req.method + " " + req.path +
-                            "; routes: POST /embed, /v1/embeddings, /similarity, /search; GET "
+                            "; routes: POST /embed, /v1/embeddings, /similarity, /search; GET /, "
                             "/health, /info, /metrics, /v1/models");
               break;
             case 413:
@@ -451,6 +455,16 @@ struct Server::Impl {
 
   void handle_metrics(const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
+  }
+
+  // The search page: no external request of any kind (the policy makes that hold in the browser).
+  void handle_page(const httplib::Request&, httplib::Response& res) {
+    res.set_header("Content-Security-Policy",
+                   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                   "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Cache-Control", "no-cache");
+    res.set_content(web_page(), "text/html; charset=utf-8");
   }
 
   void handle_models(const httplib::Request&, httplib::Response& res) {

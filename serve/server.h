@@ -3,7 +3,7 @@
 // The HTTP server (TEI- and OpenAI-compatible embeddings, similarity, semantic search). The HTTP
 // library stays behind the pimpl. Routes (one table in server.cpp):
 //   POST /embed  /v1/embeddings (alias /embeddings)  /similarity  /search
-//   GET  /health  /info  /metrics  /v1/models
+//   GET  /health  /info  /metrics  /v1/models  / (the search page, serve/web_page.h)
 // Every failure answers {"error": {"code", "type", "message"}}. HTTP threads parse, validate and
 // tokenize; one batching worker runs the model (serve/batcher.h).
 #include <memory>

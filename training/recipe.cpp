@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -14,6 +15,7 @@
 #include "common/log.h"
 #include "model/embedder.h"
 #include "model/model_dir.h"
+#include "model/model_init.h"
 #include "tokenizer/corpus.h"
 #include "tokenizer/tokenizer.h"
 #include "training/sts.h"
@@ -90,7 +92,11 @@ class RecipeRunner {
   RecipeResult run();
 
  private:
-  std::string expand(const std::string& s) const { return expand_recipe_string(s, vars_); }
+  std::string expand(const std::string& s) const {
+    for (const auto& [name, why] : unresolved_)
+      if (s.find("${" + name + "}") != std::string::npos) throw std::invalid_argument(why);
+    return expand_recipe_string(s, vars_);
+  }
   std::string resolve_path(const json& value, const std::string& where) const;
   void load_recipe();
   void build_corpus();
@@ -100,6 +106,7 @@ class RecipeRunner {
   double evaluate_dev(const std::string& model_dir) const;
   TrainConfig stage_config(const json& stage, size_t index, const std::string& init,
                            const std::string& out);
+  void init_fresh_model();
   void run_stages();
   void finish();
   bool cached(const std::string& step, const std::string& stamp);
@@ -108,9 +115,13 @@ class RecipeRunner {
   RecipeOptions opts_;
   json recipe_;
   json vars_ = json::object();
+  std::map<std::string, std::string> unresolved_;  // variable -> why it has no value
+  std::map<std::string, std::string> evals_;       // evaluation name -> STS file
   std::string work_;
   json report_ = json::object();
   std::string final_model_;
+  std::string init_model_;  // work/stages/00-init: the fresh model the first stage starts from
+  double init_dev_ = -1;
 };
 
 std::string RecipeRunner::resolve_path(const json& value, const std::string& where) const {
@@ -139,7 +150,9 @@ void RecipeRunner::load_recipe() {
   work_ = fs::absolute(fs::path(opts_.output) / "work").string();
   vars_["work"] = work_;
   // Variables: a string, or a list of candidates of which the first existing path wins.
-  for (auto& [name, value] : recipe_.value("variables", json::object()).items()) {
+  // (value() returns a temporary: bind it, or items() would iterate a destroyed object.)
+  const json variables = recipe_.value("variables", json::object());
+  for (auto& [name, value] : variables.items()) {
     if (value.is_string()) {
       vars_[name] = expand(value.get<std::string>());
     } else if (value.is_array()) {
@@ -157,12 +170,25 @@ void RecipeRunner::load_recipe() {
           break;
         }
       }
-      if (chosen.empty())
-        throw std::invalid_argument("recipe: variable '" + name + "' resolves to none of:" + tried +
-                                    " (set SEMBED_DATA_DIR or install the data)");
+      if (chosen.empty()) {
+        // Not an error yet: only using it is (optional sources and evals are then skipped).
+        unresolved_[name] = "recipe: variable '" + name + "' resolves to none of:" + tried +
+                            " (set SEMBED_DATA_DIR or install the data)";
+        continue;
+      }
       vars_[name] = chosen;
     } else {
       throw std::invalid_argument("recipe: variable '" + name + "' must be a string or a list");
+    }
+  }
+  // Evaluation sets: those whose paths do not resolve are skipped (with a warning), so a machine
+  // without the STS data still trains; the dev guard then has nothing to compare and keeps all.
+  const json evals = recipe_.value("eval", json::object());
+  for (auto& [name, value] : evals.items()) {
+    try {
+      evals_[name] = resolve_path(value, "eval." + name);
+    } catch (const std::invalid_argument& e) {
+      log_warning(std::string(e.what()) + "; evaluation '" + name + "' skipped");
     }
   }
   report_["recipe"] = recipe_;
@@ -200,6 +226,15 @@ void RecipeRunner::build_corpus() {
     const std::string where = "corpus.sources[" + std::to_string(i) + "]";
     const std::string name = src.value("name", "source" + std::to_string(i));
     const std::string format = src.value("format", "lines");
+    if (src.value("optional", false)) {
+      try {
+        if (src.contains("path")) resolve_path(src["path"], where + ".path");
+      } catch (const std::invalid_argument& e) {
+        log_warning(std::string(e.what()) + "; optional source " + name + " skipped");
+        counts[name] = "skipped";
+        continue;
+      }
+    }
     int64_t lines = 0;
     auto copy_lines = [&](const std::string& path, bool untag, bool drop_last) {
       // drop_last: the file is a byte-truncated prefix whose last line is cut mid-sentence.
@@ -349,13 +384,25 @@ std::string RecipeRunner::dataset_path(const std::string& name) {
     log_info("recipe: " + name + ": " + std::to_string(triplets) + " triplets");
     return out_path;
   }
-  throw std::invalid_argument("recipe: " + where + ".format must be file or snli_senteval");
+  if (format == "command") {
+    // A command that writes the dataset (e.g. scripts/paraphrase_pairs.py); run once, cached.
+    const std::string out_path = expand(d.value("output", ""));
+    if (out_path.empty()) throw std::invalid_argument("recipe: " + where + ".output is required");
+    if (path_exists(out_path)) return out_path;
+    make_directories(fs::path(out_path).parent_path().string());
+    const std::string cmd = expand(d.value("command", ""));
+    log_info("recipe: " + name + ": running " + cmd);
+    if (std::system(cmd.c_str()) != 0 || !path_exists(out_path))
+      throw std::runtime_error("recipe: " + where + ": command failed: " + cmd);
+    return out_path;
+  }
+  throw std::invalid_argument("recipe: " + where +
+                              ".format must be file, snli_senteval or command");
 }
 
 double RecipeRunner::evaluate_dev(const std::string& model_dir) const {
-  const json ev = recipe_.value("eval", json::object());
-  if (!ev.contains("dev")) return -1;
-  const std::string path = resolve_path(ev["dev"], "eval.dev");
+  if (!evals_.count("dev")) return -1;
+  const std::string& path = evals_.at("dev");
   EmbedderOptions eo;
   eo.device = opts_.device.empty() ? "auto" : opts_.device;
   eo.threads = opts_.threads;
@@ -403,23 +450,7 @@ TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const st
     throw std::invalid_argument("recipe: " + where + ".data is required");
   for (const auto& d : stage["data"]) c.data.push_back(dataset_path(d.get<std::string>()));
   c.output = out;
-  if (init.empty()) {
-    c.tokenizer = join_path(work_, "tokenizer.model");
-    const json m = recipe_.value("model", json::object());
-    c.encoder = EncoderConfig::preset(m.value("preset", "small"));
-    c.encoder.layers = m.value("layers", c.encoder.layers);
-    c.encoder.hidden = m.value("hidden", c.encoder.hidden);
-    c.encoder.heads = m.value("heads", c.encoder.heads);
-    c.encoder.ffn = m.value("ffn", c.encoder.ffn);
-    c.encoder.max_len = m.value("max_len", c.encoder.max_len);
-    c.encoder.dropout = m.value("dropout", c.encoder.dropout);
-    c.encoder.attention_dropout = m.value("attention_dropout", c.encoder.dropout);
-    c.pooling.mode = m.value("pooling", c.pooling.mode);
-    for (const auto& d : m.value("idf_corpus", json::array()))
-      c.idf_corpus.push_back(dataset_path(d.get<std::string>()));
-  } else {
-    c.init = init;
-  }
+  c.init = init;
   if (stage.contains("pooling")) {
     c.pooling.mode = stage["pooling"].get<std::string>();
     c.pooling_override = true;
@@ -447,8 +478,7 @@ TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const st
       !opts_.device.empty() ? opts_.device : stage.value("device", recipe_.value("device", "auto"));
   c.threads = opts_.threads;
   c.progress = opts_.progress;
-  const json ev = recipe_.value("eval", json::object());
-  if (ev.contains("dev") && c.objective != "mlm") c.eval_sts = resolve_path(ev["dev"], "eval.dev");
+  if (evals_.count("dev") && c.objective != "mlm") c.eval_sts = evals_.at("dev");
   try {
     c.validate();
   } catch (const std::invalid_argument& e) {
@@ -457,20 +487,65 @@ TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const st
   return c;
 }
 
+void RecipeRunner::init_fresh_model() {
+  init_model_ = join_path(work_, "stages/00-init");
+  const std::string stamp = init_model_ + ".done";
+  if (path_exists(stamp)) {
+    init_dev_ = json::parse(read_file(stamp)).value("dev", -1.0);
+    cached("init", stamp);
+    return;
+  }
+  const auto t0 = Clock::now();
+  const json m = recipe_.value("model", json::object());
+  static const std::set<std::string> known = {
+      "preset",  "layers",  "hidden",     "heads",
+      "ffn",     "max_len", "dropout",    "attention_dropout",
+      "pooling", "seed",    "idf_corpus", "mlp_at_inference"};
+  for (auto& [k, v] : m.items())
+    if (!known.count(k)) throw std::invalid_argument("recipe: model: unknown key '" + k + "'");
+  InitOptions o;
+  o.tokenizer_path = join_path(work_, "tokenizer.model");
+  o.output_dir = init_model_;
+  o.encoder = EncoderConfig::preset(m.value("preset", "small"));
+  o.encoder.layers = m.value("layers", o.encoder.layers);
+  o.encoder.hidden = m.value("hidden", o.encoder.hidden);
+  o.encoder.heads = m.value("heads", o.encoder.heads);
+  o.encoder.ffn = m.value("ffn", o.encoder.ffn);
+  o.encoder.max_len = m.value("max_len", o.encoder.max_len);
+  o.encoder.dropout = m.value("dropout", o.encoder.dropout);
+  o.encoder.attention_dropout = m.value("attention_dropout", o.encoder.dropout);
+  o.pooling.mode = m.value("pooling", o.pooling.mode);
+  o.pooling.mlp_at_inference = m.value("mlp_at_inference", o.pooling.mlp_at_inference);
+  o.seed = m.value("seed", o.seed);
+  for (const auto& d : m.value("idf_corpus", json::array()))
+    o.idf_corpus.push_back(dataset_path(d.get<std::string>()));
+  try {
+    o.validate();
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("recipe: model: ") + e.what());
+  }
+  if (is_directory(init_model_)) remove_all(init_model_);
+  init_model(o);
+  init_dev_ = evaluate_dev(init_model_);
+  log_info("recipe: fresh model, dev " + std::to_string(init_dev_));
+  mark_done(stamp, {{"step", "init"}, {"seconds", seconds_since(t0)}, {"dev", init_dev_}});
+}
+
 void RecipeRunner::run_stages() {
-  std::string current;  // model directory the next stage starts from ("" = fresh)
-  double current_dev = -1;
+  std::string current = init_model_;  // model directory the next stage starts from
+  double current_dev = init_dev_;
   const json& stages = recipe_["stages"];
   for (size_t i = 0; i < stages.size(); ++i) {
     const json& stage = stages[i];
-    char num[8];
+    char num[24];
     std::snprintf(num, sizeof(num), "%02zu", i + 1);
     const std::string name =
         std::string(num) + "-" + stage.value("name", stage.value("objective", "stage"));
     const std::string out = join_path(work_, "stages/" + name);
     const std::string stamp = out + ".done";
     if (path_exists(stamp)) {
-      const json info = json::parse(read_file(stamp));
+      json info = json::parse(read_file(stamp));
+      info["cached"] = true;
       report_["steps"].push_back(info);
       if (info.value("kept", true)) {
         current = out;
@@ -497,6 +572,12 @@ void RecipeRunner::run_stages() {
                   " below its start " + std::to_string(current_dev) +
                   "; keeping the previous model");
     }
+    // The stage's own settings (the model's shape and pooling come from the model it starts from).
+    json stage_settings = cfg;
+    stage_settings.erase("encoder");
+    stage_settings.erase("tokenizer");
+    stage_settings.erase("idf_corpus");
+    if (!cfg.pooling_override) stage_settings.erase("pooling");
     json info = {{"step", "stage"},
                  {"name", name},
                  {"objective", cfg.objective},
@@ -508,7 +589,7 @@ void RecipeRunner::run_stages() {
                  {"tokens_per_second", r.tokens_per_second},
                  {"sentences_per_second", r.sentences_per_second},
                  {"kept", kept},
-                 {"config", json(cfg)}};
+                 {"config", stage_settings}};
     mark_done(stamp, info);
     if (kept) {
       current = out;
@@ -527,13 +608,11 @@ void RecipeRunner::finish() {
   copy_file_atomic(join_path(final_model_, kWeightsFile), join_path(opts_.output, kWeightsFile));
   write_file_atomic(join_path(opts_.output, kConfigFile), config.dump(2) + "\n");
   json scores = json::object();
-  const json ev = recipe_.value("eval", json::object());
   EmbedderOptions eo;
   eo.device = opts_.device.empty() ? "auto" : opts_.device;
   eo.threads = opts_.threads;
   Embedder e(opts_.output, eo);
-  for (auto& [name, value] : ev.items()) {
-    const std::string path = resolve_path(value, "eval." + name);
+  for (const auto& [name, path] : evals_) {
     const StsResult r = evaluate_sts(
         read_sts_file(path), [&](const std::vector<std::string>& t) { return e.embed(t); },
         e.dim());
@@ -552,6 +631,7 @@ RecipeResult RecipeRunner::run() {
   build_corpus();
   prepare();
   train_tokenizer();
+  init_fresh_model();
   run_stages();
   finish();
   report_["seconds"] = seconds_since(t0);

@@ -155,6 +155,39 @@ TEST(NpyTest, RowWriterAndReader) {
   }
 }
 
+// Found by fuzz/fuzz_npy: shapes whose element or byte count overflows 64 bits wrapped around to
+// a small (even zero) size that matched the file, then overflowed again when sizing the matrix;
+// an empty array passed a null pointer to memcpy. All three are refused or handled now.
+TEST(NpyTest, OverflowingShapesAreRefused) {
+  ScratchDir dir("npy-overflow");
+  // 2^33 * 2^31 elements: 2^64, which wrapped to 0 (an empty data section matched it).
+  const std::string wraps = npy_header("|i1", {int64_t{1} << 33, int64_t{1} << 31});
+  try {
+    parse_npy_header(wraps);
+    ADD_FAILURE() << "a shape of 2^64 elements was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("shape too large"), std::string::npos) << e.what();
+  }
+  write_text(dir.file("wraps.npy"), wraps);
+  EXPECT_THROW(read_npy_matrix(dir.file("wraps.npy")), std::runtime_error);
+  // 2^62 float32 elements fit int64 but their 2^64 bytes do not.
+  write_text(dir.file("bytes.npy"), npy_header("<f4", {int64_t{1} << 31, int64_t{1} << 31}));
+  try {
+    read_npy_matrix(dir.file("bytes.npy"));
+    ADD_FAILURE() << "a file promising 2^64 bytes was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("2^64"), std::string::npos) << e.what();
+  }
+  // Empty arrays of both dtypes read as empty matrices.
+  for (const std::string descr : {"<f4", "|i1"}) {
+    write_text(dir.file("empty.npy"), npy_header(descr, {0, 3}));
+    const NpyMatrix m = read_npy_matrix(dir.file("empty.npy"));
+    EXPECT_EQ(m.rows, 0);
+    EXPECT_EQ(m.cols, 3);
+    EXPECT_TRUE(m.data.empty());
+  }
+}
+
 // ------------------------------------------------------------------------------------ numpy
 
 constexpr const char* kPython = "/usr/bin/python3";  // Debian's, with python3-numpy

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "serve/http_error.h"
 
@@ -177,6 +178,28 @@ TEST(Requests, OpenAiSimilaritySearchAcceptValidBodies) {
   } catch (const RequestError& e) {
     EXPECT_EQ(e.status(), 422);
   }
+}
+
+// Found by fuzz/fuzz_requests: nlohmann throws out_of_range (not parse_error) for a number beyond
+// double's range, which escaped the parsers as a non-RequestError (a 500 from the server).
+TEST(Requests, HugeNumbersAre400NotACrash) {
+  const std::vector<std::function<void(std::string_view)>> parsers = {embed, openai, similarity,
+                                                                      search};
+  for (const auto& parse : parsers) {
+    expect_error(parse, R"({"inputs": 1e400})", 400, "number overflow");
+    expect_error(parse, R"({"k": -1e999, "query": "a"})", 400, "number overflow");
+  }
+}
+
+// Found by fuzz/fuzz_requests: without "k" the default of 10 was returned even when --max-k is
+// smaller, a k the server says it does not accept.
+TEST(Requests, DefaultKNeverExceedsMaxK) {
+  RequestLimits l = limits();
+  l.max_k = 3;
+  EXPECT_EQ(parse_search_request(R"({"query": "a"})", l).k, 3);
+  EXPECT_EQ(parse_search_request(R"({"query": "a", "k": 2})", l).k, 2);
+  l.max_k = 1000;
+  EXPECT_EQ(parse_search_request(R"({"query": "a"})", l).k, 10);
 }
 
 }  // namespace
