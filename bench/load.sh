@@ -9,7 +9,8 @@
 # Model: MODEL=DIR (default: runs/default/model from scripts/run.sh when present, else a random
 # "small" model on a 5000-piece tokenizer, made here). Searchable set: the unique STS-B
 # sentences (../shared/data, SEMBED_DATA_DIR), embedded with the model. Queries: the same
-# sentences. Environment: CONNECTIONS (64), DURATION (60s), THREADS (2), PORT (18788).
+# sentences. Environment: CONNECTIONS (64), DURATION (60s), WARMUP (20s of each route first:
+# caches and allocator arenas fill), THREADS (2), PORT (18788).
 # Output: one JSON object, printed and written to BUILD_DIR/bench-results/load/.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +18,7 @@ build=$(cd "${1:-$repo/build}" && pwd)
 data=${SEMBED_DATA_DIR:-$repo/../shared/data}
 conns=${CONNECTIONS:-64}
 duration=${DURATION:-60s}
+warmup=${WARMUP:-20s}
 threads=${THREADS:-2}
 port=${PORT:-18788}
 sembed=$build/sembed
@@ -62,9 +64,9 @@ for _ in $(seq 1 600); do
 done
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$server/status"; }
 # Warm-up at the full connection count: the first batches allocate the model's work memory.
-wrk -t 2 -c "$conns" -d 5s -s "$repo/bench/serve_load.lua" "http://127.0.0.1:$port" -- \
+wrk -t 2 -c "$conns" -d "$warmup" -s "$repo/bench/serve_load.lua" "http://127.0.0.1:$port" -- \
   "$out/embed.jsonl" /embed > /dev/null
-wrk -t 2 -c "$conns" -d 5s -s "$repo/bench/serve_load.lua" "http://127.0.0.1:$port" -- \
+wrk -t 2 -c "$conns" -d "$warmup" -s "$repo/bench/serve_load.lua" "http://127.0.0.1:$port" -- \
   "$out/search.jsonl" /search > /dev/null
 rss_warm=$(rss)
 wrk -t 2 -c "$conns" -d "$duration" --latency -s "$repo/bench/serve_load.lua" \
