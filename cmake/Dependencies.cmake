@@ -32,6 +32,12 @@ pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 find_path(HNSWLIB_INCLUDE_DIR hnswlib/hnswlib.h REQUIRED)
 add_library(sembed_hnswlib INTERFACE)
 target_include_directories(sembed_hnswlib SYSTEM INTERFACE ${HNSWLIB_INCLUDE_DIR})
+if(SEMBED_SANITIZE OR SEMBED_FUZZ)
+  # hnswlib 0.6.2's SSE path prefetches the neighbour after the last one, reading 4 bytes past the
+  # end of a link list (upstream nmslib/hnswlib#107, #459; harmless on real hardware, but ASan
+  # stops there). Sanitizer builds take hnswlib's portable path; release builds keep SSE/AVX.
+  target_compile_definitions(sembed_hnswlib INTERFACE NO_MANUAL_VECTORIZATION)
+endif()
 
 if(SEMBED_BUILD_TESTS)
   # SEMBED_GTEST_SOURCE_DIR: build GoogleTest from source (the CUDA machine has no Debian

@@ -19,28 +19,34 @@
 namespace sembed {
 namespace {
 
-// One temporary file, rewritten for every input (in /dev/shm when there is one: no disk I/O).
-const std::string& temp_path() {
-  static const std::string path = [] {
+// One temporary file, rewritten for every input (in /dev/shm when there is one: no disk I/O). It
+// is unlinked at once and reached through /proc/self/fd, so nothing is left behind when libFuzzer
+// ends the process (it skips atexit handlers) or an input crashes it.
+int temp_fd() {
+  static const int fd = [] {
     std::string tmpl = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     tmpl += "/sembed-fuzz-npy-XXXXXX";
-    const int fd = mkstemp(tmpl.data());
-    if (fd < 0) {
+    const int f = mkstemp(tmpl.data());
+    if (f < 0) {
       std::perror("mkstemp");
       std::abort();
     }
-    close(fd);
-    std::atexit([] { std::remove(temp_path().c_str()); });
-    return tmpl;
+    unlink(tmpl.c_str());
+    return f;
   }();
-  return path;
+  return fd;
 }
 
-void write_bytes(const std::string& path, const uint8_t* data, size_t size) {
-  FILE* f = std::fopen(path.c_str(), "wb");
-  FUZZ_CHECK(f != nullptr, "cannot write " + path);
-  if (size > 0) FUZZ_CHECK(std::fwrite(data, 1, size, f) == size, "short write to " + path);
-  std::fclose(f);
+// Replaces the temporary file's content with `data`; returns a path that opens it.
+std::string write_temp(const uint8_t* data, size_t size) {
+  const int fd = temp_fd();
+  FUZZ_CHECK(ftruncate(fd, 0) == 0, "ftruncate failed");
+  for (size_t done = 0; done < size;) {
+    const ssize_t n = pwrite(fd, data + done, size - done, static_cast<off_t>(done));
+    FUZZ_CHECK(n > 0, "write to the temporary file failed");
+    done += static_cast<size_t>(n);
+  }
+  return "/proc/self/fd/" + std::to_string(fd);
 }
 
 void check_header(const NpyHeader& h, size_t size) {
@@ -71,8 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // The documented refusal.
   }
 
-  const std::string& path = temp_path();
-  write_bytes(path, data, size);
+  const std::string path = write_temp(data, size);
   try {
     const NpyMatrix m = read_npy_matrix(path, 0.5f);
     FUZZ_CHECK(header_ok, "read_npy_matrix accepted a header parse_npy_header refused");

@@ -90,8 +90,9 @@ TEST(Recipe, RunsTheWholePipelineAndCachesEveryStep) {
   const double final_dev = report["final"]["dev"]["spearman"].get<double>();
   // The dev guard: the pipeline never ends below its fresh model.
   EXPECT_GE(final_dev + 1e-6, init["dev"].get<double>());
-  if (!unsup["kept"].get<bool>())
+  if (!unsup["kept"].get<bool>()) {
     EXPECT_NE(first.err.find("keeping the previous model"), std::string::npos);
+  }
   // Provenance: the recipe and its data sources are recorded in the model directory.
   const json config = json::parse(test::read_text(out + "/config.json"));
   EXPECT_EQ(config["provenance"]["recipe"]["recipe"], recipe);
