@@ -48,15 +48,9 @@ class EvalCommand : public Command {
     if (bench_->parsed()) return run_benchmark();
     const auto pairs = read_sts_file(input_);
     Embedder embedder(model_, opts_);
-    const StsResult r = evaluate_sts(
-        pairs, [&](const std::vector<std::string>& t) { return embedder.embed(t); },
-        embedder.dim());
+    const StsResult r = evaluate_sts(pairs, embedder);
     if (json_) {
-      std::printf(
-          "%s\n",
-          nlohmann::json({{"spearman", r.spearman}, {"pearson", r.pearson}, {"pairs", r.pairs}})
-              .dump()
-              .c_str());
+      std::printf("%s\n", nlohmann::json(r).dump().c_str());
     } else {
       std::printf("%s: spearman %.2f  pearson %.2f  (%lld pairs)\n", input_.c_str(), r.spearman,
                   r.pearson, (long long)r.pairs);
@@ -91,10 +85,8 @@ class EvalCommand : public Command {
     Embedder embedder(model_, opts_);
     nlohmann::json out = nlohmann::json::object();
     for (const auto& [name, path] : sets) {
-      const StsResult r = evaluate_sts(
-          read_sts_file(path), [&](const std::vector<std::string>& t) { return embedder.embed(t); },
-          embedder.dim());
-      out[name] = {{"spearman", r.spearman}, {"pearson", r.pearson}, {"pairs", r.pairs}};
+      const StsResult r = evaluate_sts(read_sts_file(path), embedder);
+      out[name] = r;
       if (!json_)
         std::printf("%-10s spearman %.2f  pearson %.2f  (%lld pairs)\n", name.c_str(), r.spearman,
                     r.pearson, (long long)r.pairs);

@@ -6,9 +6,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
+#include <utility>
 
 #include "common/atomic_file.h"
 #include "common/line_reader.h"
@@ -86,6 +89,33 @@ std::string untag_line(const std::string& line) {
   return out;
 }
 
+// One object of a recipe ("model", "stages[2]"): reads its optional settings and knows every key
+// it may hold, so that a misspelt key is an error instead of a silently ignored setting.
+class RecipeSection {
+ public:
+  RecipeSection(const json& object, std::string where)
+      : object_(object), where_(std::move(where)) {}
+  // Reads `key` into `field` when the object has it (else the field keeps its value).
+  template <typename T>
+  void read(const char* key, T& field) {
+    known_.insert(key);
+    if (object_.contains(key)) field = object_[key].get<T>();
+  }
+  // Keys the caller handles itself.
+  void allow(std::initializer_list<const char*> keys) { known_.insert(keys.begin(), keys.end()); }
+  // Throws std::invalid_argument naming a key that is neither read nor allowed.
+  void check_keys() const {
+    for (auto& [key, value] : object_.items())
+      if (!known_.count(key))
+        throw std::invalid_argument("recipe: " + where_ + ": unknown key '" + key + "'");
+  }
+
+ private:
+  const json& object_;
+  std::string where_;
+  std::set<std::string> known_;
+};
+
 class RecipeRunner {
  public:
   explicit RecipeRunner(const RecipeOptions& o) : opts_(o) {}
@@ -109,14 +139,18 @@ class RecipeRunner {
   void init_fresh_model();
   void run_stages();
   void finish();
-  bool cached(const std::string& step, const std::string& stamp);
+  // A finished step's record (its stamp file, marked cached and added to the report), or
+  // nullopt when the step has not run yet.
+  std::optional<json> cached(const std::string& step, const std::string& stamp);
+  EmbedderOptions embedder_options() const;
   void mark_done(const std::string& stamp, const json& info);
 
   RecipeOptions opts_;
   json recipe_;
   json vars_ = json::object();
-  std::map<std::string, std::string> unresolved_;  // variable -> why it has no value
-  std::map<std::string, std::string> evals_;       // evaluation name -> STS file
+  std::map<std::string, std::string> unresolved_;           // variable -> why it has no value
+  std::map<std::string, std::string> evals_;                // evaluation name -> STS file
+  std::map<std::string, std::vector<StsPair>> eval_pairs_;  // evaluation name -> its pairs
   std::string work_;
   json report_ = json::object();
   std::string final_model_;
@@ -187,6 +221,7 @@ void RecipeRunner::load_recipe() {
   for (auto& [name, value] : evals.items()) {
     try {
       evals_[name] = resolve_path(value, "eval." + name);
+      eval_pairs_[name] = read_sts_file(evals_[name]);
     } catch (const std::invalid_argument& e) {
       log_warning(std::string(e.what()) + "; evaluation '" + name + "' skipped");
     }
@@ -197,13 +232,20 @@ void RecipeRunner::load_recipe() {
   report_["steps"] = json::array();
 }
 
-bool RecipeRunner::cached(const std::string& step, const std::string& stamp) {
-  if (!path_exists(stamp)) return false;
+std::optional<json> RecipeRunner::cached(const std::string& step, const std::string& stamp) {
+  if (!path_exists(stamp)) return std::nullopt;
   json info = json::parse(read_file(stamp));
   info["cached"] = true;
   report_["steps"].push_back(info);
   log_info("recipe: " + step + " done earlier (" + stamp + ")");
-  return true;
+  return info;
+}
+
+EmbedderOptions RecipeRunner::embedder_options() const {
+  EmbedderOptions eo;
+  eo.device = opts_.device.empty() ? "auto" : opts_.device;
+  eo.threads = opts_.threads;
+  return eo;
 }
 
 void RecipeRunner::mark_done(const std::string& stamp, const json& info) {
@@ -401,51 +443,42 @@ std::string RecipeRunner::dataset_path(const std::string& name) {
 }
 
 double RecipeRunner::evaluate_dev(const std::string& model_dir) const {
-  if (!evals_.count("dev")) return -1;
-  const std::string& path = evals_.at("dev");
-  EmbedderOptions eo;
-  eo.device = opts_.device.empty() ? "auto" : opts_.device;
-  eo.threads = opts_.threads;
-  Embedder e(model_dir, eo);
-  return evaluate_sts(
-             read_sts_file(path), [&](const std::vector<std::string>& t) { return e.embed(t); },
-             e.dim())
-      .spearman;
+  if (!eval_pairs_.count("dev")) return -1;
+  return evaluate_sts(eval_pairs_.at("dev"), Embedder(model_dir, embedder_options())).spearman;
 }
 
 TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const std::string& init,
                                        const std::string& out) {
-  static const std::set<std::string> known = {"name",
-                                              "objective",
-                                              "data",
-                                              "steps",
-                                              "epochs",
-                                              "time_limit",
-                                              "batch_size",
-                                              "max_len",
-                                              "lr",
-                                              "warmup",
-                                              "temperature",
-                                              "dropout",
-                                              "seed",
-                                              "bf16",
-                                              "eval_every",
-                                              "save_every",
-                                              "weight_decay",
-                                              "grad_clip",
-                                              "hard_negative_weight",
-                                              "mlm_probability",
-                                              "cosent_scale",
-                                              "pooling",
-                                              "log_every",
-                                              "device",
-                                              "keep_if_worse"};
   const std::string where = "stages[" + std::to_string(index) + "]";
-  for (auto& [k, v] : stage.items())
-    if (!known.count(k))
-      throw std::invalid_argument("recipe: " + where + ": unknown key '" + k + "'");
+  RecipeSection section(stage, where);
+  section.allow({"name", "data", "pooling", "keep_if_worse"});
   TrainConfig c;
-  c.objective = stage.value("objective", "");
+  c.objective = "";
+  c.bf16 = recipe_.value("bf16", c.bf16);
+  c.log_every = 50;
+  c.device = recipe_.value("device", "auto");
+  section.read("objective", c.objective);
+  section.read("steps", c.steps);
+  section.read("epochs", c.epochs);
+  section.read("time_limit", c.time_limit);
+  section.read("batch_size", c.batch_size);
+  section.read("max_len", c.max_len);
+  section.read("lr", c.lr);
+  section.read("warmup", c.warmup);
+  section.read("temperature", c.temperature);
+  section.read("dropout", c.dropout);
+  section.read("seed", c.seed);
+  section.read("bf16", c.bf16);
+  section.read("eval_every", c.eval_every);
+  section.read("save_every", c.save_every);
+  section.read("weight_decay", c.weight_decay);
+  section.read("grad_clip", c.grad_clip);
+  section.read("hard_negative_weight", c.hard_negative_weight);
+  section.read("mlm_probability", c.mlm_probability);
+  section.read("cosent_scale", c.cosent_scale);
+  section.read("log_every", c.log_every);
+  section.read("device", c.device);
+  section.check_keys();
   if (!stage.contains("data"))
     throw std::invalid_argument("recipe: " + where + ".data is required");
   for (const auto& d : stage["data"]) c.data.push_back(dataset_path(d.get<std::string>()));
@@ -455,27 +488,8 @@ TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const st
     c.pooling.mode = stage["pooling"].get<std::string>();
     c.pooling_override = true;
   }
-  c.steps = stage.value("steps", c.steps);
-  c.epochs = stage.value("epochs", c.epochs);
-  c.time_limit = stage.value("time_limit", c.time_limit) * opts_.time_scale;
-  c.batch_size = stage.value("batch_size", c.batch_size);
-  c.max_len = stage.value("max_len", c.max_len);
-  c.lr = stage.value("lr", c.lr);
-  c.warmup = stage.value("warmup", c.warmup);
-  c.temperature = stage.value("temperature", c.temperature);
-  c.dropout = stage.value("dropout", c.dropout);
-  c.seed = stage.value("seed", c.seed);
-  c.bf16 = stage.value("bf16", recipe_.value("bf16", c.bf16));
-  c.eval_every = stage.value("eval_every", c.eval_every);
-  c.save_every = stage.value("save_every", c.save_every);
-  c.weight_decay = stage.value("weight_decay", c.weight_decay);
-  c.grad_clip = stage.value("grad_clip", c.grad_clip);
-  c.hard_negative_weight = stage.value("hard_negative_weight", c.hard_negative_weight);
-  c.mlm_probability = stage.value("mlm_probability", c.mlm_probability);
-  c.cosent_scale = stage.value("cosent_scale", c.cosent_scale);
-  c.log_every = stage.value("log_every", 50);
-  c.device =
-      !opts_.device.empty() ? opts_.device : stage.value("device", recipe_.value("device", "auto"));
+  c.time_limit *= opts_.time_scale;
+  if (!opts_.device.empty()) c.device = opts_.device;
   c.threads = opts_.threads;
   c.progress = opts_.progress;
   if (evals_.count("dev") && c.objective != "mlm") c.eval_sts = evals_.at("dev");
@@ -490,33 +504,30 @@ TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const st
 void RecipeRunner::init_fresh_model() {
   init_model_ = join_path(work_, "stages/00-init");
   const std::string stamp = init_model_ + ".done";
-  if (path_exists(stamp)) {
-    init_dev_ = json::parse(read_file(stamp)).value("dev", -1.0);
-    cached("init", stamp);
+  if (const auto info = cached("init", stamp)) {
+    init_dev_ = info->value("dev", -1.0);
     return;
   }
   const auto t0 = Clock::now();
   const json m = recipe_.value("model", json::object());
-  static const std::set<std::string> known = {
-      "preset",  "layers",  "hidden",     "heads",
-      "ffn",     "max_len", "dropout",    "attention_dropout",
-      "pooling", "seed",    "idf_corpus", "mlp_at_inference"};
-  for (auto& [k, v] : m.items())
-    if (!known.count(k)) throw std::invalid_argument("recipe: model: unknown key '" + k + "'");
+  RecipeSection section(m, "model");
+  section.allow({"preset", "idf_corpus"});
   InitOptions o;
   o.tokenizer_path = join_path(work_, "tokenizer.model");
   o.output_dir = init_model_;
   o.encoder = EncoderConfig::preset(m.value("preset", "small"));
-  o.encoder.layers = m.value("layers", o.encoder.layers);
-  o.encoder.hidden = m.value("hidden", o.encoder.hidden);
-  o.encoder.heads = m.value("heads", o.encoder.heads);
-  o.encoder.ffn = m.value("ffn", o.encoder.ffn);
-  o.encoder.max_len = m.value("max_len", o.encoder.max_len);
-  o.encoder.dropout = m.value("dropout", o.encoder.dropout);
-  o.encoder.attention_dropout = m.value("attention_dropout", o.encoder.dropout);
-  o.pooling.mode = m.value("pooling", o.pooling.mode);
-  o.pooling.mlp_at_inference = m.value("mlp_at_inference", o.pooling.mlp_at_inference);
-  o.seed = m.value("seed", o.seed);
+  section.read("layers", o.encoder.layers);
+  section.read("hidden", o.encoder.hidden);
+  section.read("heads", o.encoder.heads);
+  section.read("ffn", o.encoder.ffn);
+  section.read("max_len", o.encoder.max_len);
+  section.read("dropout", o.encoder.dropout);
+  o.encoder.attention_dropout = o.encoder.dropout;  // unless the recipe sets it apart
+  section.read("attention_dropout", o.encoder.attention_dropout);
+  section.read("pooling", o.pooling.mode);
+  section.read("mlp_at_inference", o.pooling.mlp_at_inference);
+  section.read("seed", o.seed);
+  section.check_keys();
   for (const auto& d : m.value("idf_corpus", json::array()))
     o.idf_corpus.push_back(dataset_path(d.get<std::string>()));
   try {
@@ -543,15 +554,11 @@ void RecipeRunner::run_stages() {
         std::string(num) + "-" + stage.value("name", stage.value("objective", "stage"));
     const std::string out = join_path(work_, "stages/" + name);
     const std::string stamp = out + ".done";
-    if (path_exists(stamp)) {
-      json info = json::parse(read_file(stamp));
-      info["cached"] = true;
-      report_["steps"].push_back(info);
-      if (info.value("kept", true)) {
+    if (const auto info = cached("stage " + name, stamp)) {
+      if (info->value("kept", true)) {
         current = out;
-        current_dev = info.value("dev", current_dev);
+        current_dev = info->value("dev", current_dev);
       }
-      log_info("recipe: stage " + name + " done earlier");
       continue;
     }
     TrainConfig cfg = stage_config(stage, i, current, out);
@@ -608,19 +615,13 @@ void RecipeRunner::finish() {
   copy_file_atomic(join_path(final_model_, kWeightsFile), join_path(opts_.output, kWeightsFile));
   write_file_atomic(join_path(opts_.output, kConfigFile), config.dump(2) + "\n");
   json scores = json::object();
-  EmbedderOptions eo;
-  eo.device = opts_.device.empty() ? "auto" : opts_.device;
-  eo.threads = opts_.threads;
-  Embedder e(opts_.output, eo);
-  for (const auto& [name, path] : evals_) {
-    const StsResult r = evaluate_sts(
-        read_sts_file(path), [&](const std::vector<std::string>& t) { return e.embed(t); },
-        e.dim());
-    scores[name] = {{"spearman", r.spearman}, {"pearson", r.pearson}, {"pairs", r.pairs}};
+  const Embedder e(opts_.output, embedder_options());
+  for (const auto& [name, pairs] : eval_pairs_) {
+    const StsResult r = evaluate_sts(pairs, e);
+    scores[name] = r;
     log_info("recipe: final " + name + " spearman " + std::to_string(r.spearman));
   }
   report_["final"] = scores;
-  write_file_atomic(join_path(opts_.output, "recipe_report.json"), report_.dump(2) + "\n");
 }
 
 RecipeResult RecipeRunner::run() {

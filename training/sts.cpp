@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "common/line_reader.h"
+#include "model/embedder.h"
 #include "training/metrics.h"
 
 namespace sembed {
@@ -68,8 +69,9 @@ std::vector<StsPair> read_sts_file(const std::string& path) {
       }
     }
     if (cols.size() < min_cols)
-      throw std::invalid_argument(reader.where() + ": expected at least " + std::to_string(min_cols) +
-                                  " tab-separated columns, found " + std::to_string(cols.size()));
+      throw std::invalid_argument(reader.where() + ": expected at least " +
+                                  std::to_string(min_cols) + " tab-separated columns, found " +
+                                  std::to_string(cols.size()));
     StsPair p;
     p.a = cols[col_a];
     p.b = cols[col_b];
@@ -117,6 +119,16 @@ StsResult evaluate_sts(const std::vector<StsPair>& pairs, const EmbedFunction& e
   r.spearman = 100.0 * spearman(cos, gold);
   r.pearson = 100.0 * pearson(cos, gold);
   return r;
+}
+
+StsResult evaluate_sts(const std::vector<StsPair>& pairs, const Embedder& embedder) {
+  return evaluate_sts(
+      pairs, [&](const std::vector<std::string>& texts) { return embedder.embed(texts); },
+      embedder.dim());
+}
+
+void to_json(nlohmann::json& j, const StsResult& r) {
+  j = {{"spearman", r.spearman}, {"pearson", r.pearson}, {"pairs", r.pairs}};
 }
 
 }  // namespace sembed

@@ -6,7 +6,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace sembed {
+
+class Embedder;
 
 struct StsPair {
   std::string a;
@@ -32,5 +36,10 @@ using EmbedFunction = std::function<std::vector<float>(const std::vector<std::st
 
 // Cosine similarity of each pair's vectors (each distinct sentence embedded once) against gold.
 StsResult evaluate_sts(const std::vector<StsPair>& pairs, const EmbedFunction& embed, int64_t dim);
+// The same with a model's embedder.
+StsResult evaluate_sts(const std::vector<StsPair>& pairs, const Embedder& embedder);
+
+// {"spearman", "pearson", "pairs"} (scores x100).
+void to_json(nlohmann::json& j, const StsResult& r);
 
 }  // namespace sembed
