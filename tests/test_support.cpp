@@ -1,10 +1,13 @@
 #include "tests/test_support.h"
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +15,9 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
+
+extern char** environ;
 
 namespace sembed::test {
 
@@ -30,13 +36,41 @@ ScratchDir::~ScratchDir() {
   if (std::getenv("SEMBED_KEEP_SCRATCH") == nullptr) fs::remove_all(path_, ec);
 }
 
+pid_t spawn_sembed(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> argv = {SEMBED_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargs;
+  for (auto& a : argv) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, cargs[0], &actions, nullptr, cargs.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  // Never hand back -1: kill(-1, ...) signals every process the user owns.
+  if (rc != 0 || pid <= 0) throw std::runtime_error("cannot start " + argv[0]);
+  return pid;
+}
+
+bool wait_until(const std::function<bool()>& condition, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return condition();
+}
+
 CommandResult run_shell(const std::string& command, const std::string& stdin_text) {
   static std::atomic<int> counter{0};
   const std::string base = std::string(SEMBED_BUILD_DIR) + "/test-scratch/cmd-" +
                            std::to_string(::getpid()) + "-" + std::to_string(counter++);
   fs::create_directories(fs::path(base).parent_path());
   write_text(base + ".in", stdin_text);
-  const std::string line = "(" + command + ") <" + base + ".in >" + base + ".out 2>" + base + ".err";
+  const std::string line =
+      "(" + command + ") <" + base + ".in >" + base + ".out 2>" + base + ".err";
   int status = std::system(line.c_str());
   CommandResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -93,19 +127,19 @@ std::vector<std::string> read_lines(const std::string& path) {
 }
 
 std::vector<std::string> synthetic_corpus(int sentences, unsigned seed) {
-  static const char* subjects[] = {"the cat", "a dog", "my neighbour", "the old farmer",
-                                   "a young student", "the engineer", "our teacher",
-                                   "the small bird", "a tall woman", "the quiet child",
-                                   "the river", "a train", "the committee", "my brother"};
-  static const char* verbs[] = {"watches", "follows", "paints", "builds", "finds", "carries",
-                                "likes", "visits", "repairs", "describes", "sells", "reads"};
-  static const char* objects[] = {"a red house", "the green field", "an open window",
-                                  "the long road", "a wooden boat", "the bright moon",
-                                  "a heavy box", "the new bridge", "an empty glass",
-                                  "the morning paper", "a broken clock", "the blue sea"};
-  static const char* tails[] = {"every morning", "in the rain", "after dinner", "near the station",
-                                "with great care", "before noon", "on Sundays", "at night",
-                                "without a word", "during the storm"};
+  static const char* subjects[] = {
+      "the cat",      "a dog",       "my neighbour",   "the old farmer", "a young student",
+      "the engineer", "our teacher", "the small bird", "a tall woman",   "the quiet child",
+      "the river",    "a train",     "the committee",  "my brother"};
+  static const char* verbs[] = {"watches", "follows", "paints",  "builds",    "finds", "carries",
+                                "likes",   "visits",  "repairs", "describes", "sells", "reads"};
+  static const char* objects[] = {"a red house",       "the green field", "an open window",
+                                  "the long road",     "a wooden boat",   "the bright moon",
+                                  "a heavy box",       "the new bridge",  "an empty glass",
+                                  "the morning paper", "a broken clock",  "the blue sea"};
+  static const char* tails[] = {
+      "every morning", "in the rain", "after dinner", "near the station", "with great care",
+      "before noon",   "on Sundays",  "at night",     "without a word",   "during the storm"};
   std::mt19937 rng(seed);
   std::vector<std::string> out;
   out.reserve(sentences);

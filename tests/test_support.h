@@ -2,6 +2,9 @@
 
 // Helpers shared by every test suite: scratch directories, running the sembed binary, locating
 // ../shared/data (tests that need it skip cleanly when it is absent).
+#include <sys/types.h>
+
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +32,12 @@ struct CommandResult {
 CommandResult run_sembed(const std::string& args, const std::string& stdin_text = "");
 // Runs any shell command line.
 CommandResult run_shell(const std::string& command, const std::string& stdin_text = "");
+// Starts the built sembed binary with `args` in the background, stdout to /dev/null, stderr to
+// the file `log`. Returns its pid; the caller waits for it. Throws std::runtime_error if it
+// cannot start.
+pid_t spawn_sembed(const std::vector<std::string>& args, const std::string& log);
+// Polls `condition` every few milliseconds: true once it holds, false after `seconds`.
+bool wait_until(const std::function<bool()>& condition, double seconds);
 // `text` as one POSIX shell word (single-quoted), for building run_sembed() arguments.
 std::string shell_quote(const std::string& text);
 

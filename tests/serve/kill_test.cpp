@@ -2,14 +2,12 @@
 // name, a previous complete result survives, and running the command again works.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <functional>
 #include <random>
 #include <thread>
 
@@ -18,8 +16,6 @@
 #include "serve/search_index.h"
 #include "tests/serve/serve_fixtures.h"
 
-extern char** environ;
-
 namespace sembed::serve {
 namespace {
 
@@ -27,31 +23,6 @@ namespace fs = std::filesystem;
 using test::run_sembed;
 using test::ScratchDir;
 using test::shell_quote;
-
-pid_t spawn_sembed(std::vector<std::string> args, const std::string& log) {
-  args.insert(args.begin(), SEMBED_BINARY);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, SEMBED_BINARY, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  EXPECT_EQ(rc, 0);
-  return pid;
-}
-
-bool wait_for(const std::function<bool()>& cond, double seconds) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return false;
-}
 
 // Names in `dir` that start with `prefix` and are not exactly `prefix` (temporary siblings).
 std::vector<std::string> temporaries(const std::string& dir, const std::string& prefix) {
@@ -90,8 +61,8 @@ TEST(KillNine, EmbedNeverLeavesAPartialSetUnderTheFinalName) {
       "--threads", "1",  "--chunk-lines",         "2000"};
 
   // 1. No previous result: killed mid-run, the final name does not exist.
-  pid_t pid = spawn_sembed(args, dir.file("embed1.log"));
-  ASSERT_TRUE(wait_for([&] { return !temporaries(dir.path(), "set").empty(); }, 60))
+  pid_t pid = test::spawn_sembed(args, dir.file("embed1.log"));
+  ASSERT_TRUE(test::wait_until([&] { return !temporaries(dir.path(), "set").empty(); }, 60))
       << test::read_text(dir.file("embed1.log"));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // rows are being written
   ASSERT_TRUE(kill_9(pid)) << "embed finished before the kill";
@@ -102,8 +73,8 @@ TEST(KillNine, EmbedNeverLeavesAPartialSetUnderTheFinalName) {
                           shell_quote(dir.file("small.txt")) + " -o " + shell_quote(out));
   ASSERT_EQ(first.exit_code, 0) << first.err;
   const std::string meta_before = test::read_text(out + "/meta.json");
-  pid = spawn_sembed(args, dir.file("embed2.log"));
-  ASSERT_TRUE(wait_for([&] { return temporaries(dir.path(), "set").size() >= 2; }, 60))
+  pid = test::spawn_sembed(args, dir.file("embed2.log"));
+  ASSERT_TRUE(test::wait_until([&] { return temporaries(dir.path(), "set").size() >= 2; }, 60))
       << test::read_text(dir.file("embed2.log"));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_TRUE(kill_9(pid)) << "embed finished before the kill";
@@ -152,7 +123,7 @@ TEST(KillNine, IndexNeverLeavesAPartialIndexUnderTheFinalNames) {
   const std::vector<std::string> args = {
       "index", "-e", set, "--m", "32", "--ef-construction", "400", "--threads", "1"};
   const auto t0 = std::chrono::steady_clock::now();
-  pid_t pid = spawn_sembed(args, dir.file("index.log"));
+  pid_t pid = test::spawn_sembed(args, dir.file("index.log"));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   ASSERT_TRUE(kill_9(pid))
       << "index finished before the kill (after "

@@ -3,7 +3,6 @@
 // errors), and OpenAI's official npm client against the server.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,8 +13,6 @@
 
 #include "serve/search_index.h"
 #include "tests/serve/serve_fixtures.h"
-
-extern char** environ;
 
 namespace sembed::serve {
 namespace {
@@ -114,18 +111,9 @@ TEST(ServeCli, IndexAndSearchAnswerAsTheServerDoes) {
 // `sembed serve` in the background, its stderr in a file.
 class ServeProcess {
  public:
-  ServeProcess(const std::vector<std::string>& args, const std::string& log) : log_(log) {
-    std::vector<std::string> argv = {SEMBED_BINARY, "serve"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> cargs;
-    for (auto& a : argv) cargs.push_back(a.data());
-    cargs.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (posix_spawn(&pid_, cargs[0], &actions, nullptr, cargs.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
+  ServeProcess(std::vector<std::string> args, const std::string& log) : log_(log) {
+    args.insert(args.begin(), "serve");
+    pid_ = test::spawn_sembed(args, log);
   }
   ~ServeProcess() {
     if (pid_ > 0 && !exited_) {

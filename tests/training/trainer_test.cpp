@@ -109,7 +109,8 @@ TEST(Trainer, EvalKeepsBestModelAndLast) {
   for (size_t i = 0; i < 60; ++i) {
     const auto tab = pairs[i].find('\t');
     dev.push_back(pairs[i] + "\t5");
-    dev.push_back(pairs[i].substr(0, tab) + "\t" + pairs[(i + 7) % 60].substr(0, pairs[(i + 7) % 60].find('\t')) + "\t1");
+    dev.push_back(pairs[i].substr(0, tab) + "\t" +
+                  pairs[(i + 7) % 60].substr(0, pairs[(i + 7) % 60].find('\t')) + "\t1");
   }
   test::write_lines(dir.file("dev.txt"), dev);
   TrainConfig c = tiny_config(dir.file("pairs.txt"), dir.file("out"));
@@ -129,38 +130,34 @@ TEST(Trainer, EvalKeepsBestModelAndLast) {
   EXPECT_NEAR(config["provenance"]["training"]["dev_spearman"].get<double>(), r.best_dev, 1e-9);
 }
 
-// Runs `sembed <args>` in the background; returns its pid.
-pid_t spawn_sembed(const std::vector<std::string>& args, const std::string& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::freopen(log.c_str(), "w", stderr);
-    (void)f;
-    std::vector<char*> argv;
-    std::string bin = SEMBED_BINARY;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
 std::vector<std::string> train_args(const std::string& data, const std::string& out, int steps) {
-  return {"train", "--objective", "sup", "--data", data, "--output", out, "--tokenizer",
-          test::tiny_tokenizer_path(), "--preset", "tiny", "--batch-size", "16", "--max-len", "32",
-          "--lr", "1e-3", "--steps", std::to_string(steps), "--log-every", "1", "--save-every", "5",
-          "--threads", "1", "--device", "cpu"};
-}
-
-bool wait_for(const std::function<bool()>& cond, double seconds) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+  return {"train",
+          "--objective",
+          "sup",
+          "--data",
+          data,
+          "--output",
+          out,
+          "--tokenizer",
+          test::tiny_tokenizer_path(),
+          "--preset",
+          "tiny",
+          "--batch-size",
+          "16",
+          "--max-len",
+          "32",
+          "--lr",
+          "1e-3",
+          "--steps",
+          std::to_string(steps),
+          "--log-every",
+          "1",
+          "--save-every",
+          "5",
+          "--threads",
+          "1",
+          "--device",
+          "cpu"};
 }
 
 TEST(Trainer, KilledRunResumesOnTheUninterruptedLossCurve) {
@@ -170,32 +167,39 @@ TEST(Trainer, KilledRunResumesOnTheUninterruptedLossCurve) {
   // Reference: uninterrupted.
   auto ref = test::run_sembed([&] {
     std::string s;
-    for (const auto& a : train_args(dir.file("pairs.txt"), dir.file("ref"), steps)) s += test::shell_quote(a) + " ";
+    for (const auto& a : train_args(dir.file("pairs.txt"), dir.file("ref"), steps))
+      s += test::shell_quote(a) + " ";
     return s;
   }());
   ASSERT_EQ(ref.exit_code, 0) << ref.err;
   // Interrupted with kill -9 once it is past a checkpoint, then resumed.
   const std::string out = dir.file("killed");
-  pid_t pid = spawn_sembed(train_args(dir.file("pairs.txt"), out, steps), dir.file("killed.log"));
-  ASSERT_TRUE(wait_for([&] { return loss_curve(out).size() >= 17; }, 60)) << test::read_text(dir.file("killed.log"));
+  pid_t pid =
+      test::spawn_sembed(train_args(dir.file("pairs.txt"), out, steps), dir.file("killed.log"));
+  ASSERT_TRUE(test::wait_until([&] { return loss_curve(out).size() >= 17; }, 60))
+      << test::read_text(dir.file("killed.log"));
   kill(pid, SIGKILL);
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status));
-  ASSERT_LT(loss_curve(out).size(), static_cast<size_t>(steps)) << "the run finished before the kill";
+  ASSERT_LT(loss_curve(out).size(), static_cast<size_t>(steps))
+      << "the run finished before the kill";
   std::string args;
-  for (const auto& a : train_args(dir.file("pairs.txt"), out, steps)) args += test::shell_quote(a) + " ";
+  for (const auto& a : train_args(dir.file("pairs.txt"), out, steps))
+    args += test::shell_quote(a) + " ";
   auto resumed = test::run_sembed(args + "--resume");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_NE(resumed.err.find("resumed from"), std::string::npos);
   auto a = loss_curve(dir.file("ref")), b = loss_curve(out);
   ASSERT_EQ(a.size(), static_cast<size_t>(steps));
   ASSERT_EQ(b.size(), static_cast<size_t>(steps));
-  for (int s = 1; s <= steps; ++s) EXPECT_NEAR(a[s], b[s], 1e-4 * std::max(1.0, a[s])) << "step " << s;
+  for (int s = 1; s <= steps; ++s)
+    EXPECT_NEAR(a[s], b[s], 1e-4 * std::max(1.0, a[s])) << "step " << s;
 
   // --steps may be raised to train further.
   std::string more;
-  for (const auto& a : train_args(dir.file("pairs.txt"), out, 45)) more += test::shell_quote(a) + " ";
+  for (const auto& a : train_args(dir.file("pairs.txt"), out, 45))
+    more += test::shell_quote(a) + " ";
   auto further = test::run_sembed(more + "--resume");
   ASSERT_EQ(further.exit_code, 0) << further.err;
   EXPECT_EQ(loss_curve(out).rbegin()->first, 45);
@@ -207,8 +211,9 @@ TEST(Trainer, SigintSavesACheckpointAndExitsZero) {
   const std::string out = dir.file("out");
   auto args = train_args(dir.file("pairs.txt"), out, 100000);
   args[args.size() - 5] = "0";  // --save-every 0: only the SIGINT checkpoint
-  pid_t pid = spawn_sembed(args, dir.file("log"));
-  ASSERT_TRUE(wait_for([&] { return loss_curve(out).size() >= 3; }, 60)) << test::read_text(dir.file("log"));
+  pid_t pid = test::spawn_sembed(args, dir.file("log"));
+  ASSERT_TRUE(test::wait_until([&] { return loss_curve(out).size() >= 3; }, 60))
+      << test::read_text(dir.file("log"));
   kill(pid, SIGINT);
   int status = 0;
   waitpid(pid, &status, 0);
