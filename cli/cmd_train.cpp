@@ -6,6 +6,7 @@
 
 #include "cli/command.h"
 #include "cli/model_flags.h"
+#include "model/model_dir.h"
 #include "common/log.h"
 #include "training/recipe.h"
 #include "training/trainer.h"
@@ -87,6 +88,7 @@ class TrainCommand : public Command {
         ->capture_default_str();
     s->add_option("--threads", cfg_.threads, "CPU threads (0 = all cores)")->capture_default_str();
     pooling_opt_ = s->get_option("--pooling");
+    lexical_opt_ = s->get_option("--lexical-weight");
     dropout_opt_ = s->get_option("--dropout");
   }
 
@@ -98,7 +100,12 @@ class TrainCommand : public Command {
     cfg_.encoder = flags_.encoder();
     cfg_.encoder.max_len = std::max(cfg_.encoder.max_len, cfg_.max_len);
     cfg_.pooling = flags_.pooling_config();
-    cfg_.pooling_override = pooling_opt_->count() > 0;
+    cfg_.pooling_override = pooling_opt_->count() > 0 || lexical_opt_->count() > 0;
+    if (!cfg_.init.empty() && pooling_opt_->count() == 0 && lexical_opt_->count() > 0) {
+      // --lexical-weight alone adds (or re-weights) the lexical path and keeps the model's pooling.
+      cfg_.pooling = read_model_config(cfg_.init).pooling;
+      cfg_.pooling.lexical_weight = flags_.lexical_weight;
+    }
     if (dropout_opt_->count() > 0) cfg_.dropout = flags_.dropout;
     if (max_len_opt_->count() == 0 && cfg_.objective == "cosent") cfg_.max_len = 64;
     try {
@@ -143,6 +150,7 @@ class TrainCommand : public Command {
   TrainConfig cfg_;
   ModelFlags flags_;
   CLI::Option* pooling_opt_ = nullptr;
+  CLI::Option* lexical_opt_ = nullptr;
   CLI::Option* dropout_opt_ = nullptr;
   CLI::Option* max_len_opt_ = nullptr;
 };

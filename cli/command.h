@@ -32,6 +32,7 @@ class Command {
 std::unique_ptr<Command> make_prepare_command();
 std::unique_ptr<Command> make_tokenizer_command();
 std::unique_ptr<Command> make_init_command();
+std::unique_ptr<Command> make_lexical_command();
 std::unique_ptr<Command> make_embed_command();
 std::unique_ptr<Command> make_eval_command();
 std::unique_ptr<Command> make_train_command();

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   commands.push_back(cli::make_tokenizer_command());
 #ifdef SEMBED_HAVE_MODEL_COMMANDS
   commands.push_back(cli::make_init_command());
+  commands.push_back(cli::make_lexical_command());
 #ifdef SEMBED_HAVE_TRAIN_COMMAND
   commands.push_back(cli::make_train_command());
 #endif

@@ -23,6 +23,12 @@ void ModelFlags::add_to(CLI::App* app, bool with_max_len) {
       ->capture_default_str();
   app->add_flag("--mlp-at-inference", mlp_at_inference,
                 "With cls_mlp: keep the MLP head at inference (SimCSE drops it)");
+  app->add_option("--lexical-weight", lexical_weight,
+                  "Lexical residual path: weight w in [0, 1) of a fixed TF-IDF random projection "
+                  "beside the transformer (cosine = w lexical + (1-w) transformer; vectors get "
+                  "2 x hidden values; 0 = off)")
+      ->check(CLI::Range(0.0, 0.999))
+      ->capture_default_str();
 }
 
 EncoderConfig ModelFlags::encoder() const {
@@ -45,6 +51,7 @@ PoolingConfig ModelFlags::pooling_config() const {
   PoolingConfig p;
   p.mode = pooling;
   p.mlp_at_inference = mlp_at_inference;
+  p.lexical_weight = lexical_weight;
   return p;
 }
 

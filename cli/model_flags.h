@@ -17,6 +17,7 @@ struct ModelFlags {
   double dropout = -1;                                           // <0 = from the preset
   std::string pooling = "mean";
   bool mlp_at_inference = false;
+  double lexical_weight = 0;  // 0 = no lexical path
 
   // `with_max_len`: register --max-len as the position limit (init). `sembed train` uses --max-len
   // for its training length instead.

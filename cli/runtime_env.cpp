@@ -34,7 +34,7 @@ void reexec_with_runtime_env(int argc, char** argv) {
   if (std::getenv("SEMBED_NO_REEXEC") != nullptr || std::getenv("SEMBED_REEXECUTED") != nullptr)
     return;
   static const std::set<std::string> heavy = {"train",  "embed", "eval", "serve",
-                                              "search", "index", "init"};
+                                              "search", "index", "init", "lexical"};
   const std::string cmd = subcommand_of(argc, argv);
   if (!heavy.count(cmd)) return;
   bool changed = false;

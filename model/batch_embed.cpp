@@ -15,7 +15,7 @@ std::vector<float> embed_piece_lists(Encoder& encoder, const std::vector<std::ve
   const int64_t max_batch_tokens = options.max_batch_tokens;
   const bool normalize = options.normalize;
   const int64_t n = static_cast<int64_t>(pieces.size());
-  const int64_t d = encoder->config().hidden;
+  const int64_t d = encoder->output_dim();
   if (options.max_len < 3) throw std::invalid_argument("max_len must be >= 3");
   const int64_t room = options.max_len - 2;
   const int vocab = encoder->config().vocab_size;

@@ -75,6 +75,9 @@ void PoolingConfig::validate() const {
   if (mode != "cls" && mode != "mean" && mode != "cls_mlp" && mode != "idf_mean")
     throw std::invalid_argument("pooling mode must be cls, mean, cls_mlp or idf_mean, got '" +
                                 mode + "'");
+  if (!(lexical_weight >= 0 && lexical_weight < 1))
+    throw std::invalid_argument("pooling lexical_weight must be in [0, 1), got " +
+                                std::to_string(lexical_weight));
 }
 
 std::string PoolingConfig::inference_mode() const {
@@ -85,6 +88,7 @@ std::string PoolingConfig::inference_mode() const {
 void to_json(nlohmann::json& j, const PoolingConfig& c) {
   j = nlohmann::json{
       {"mode", c.mode}, {"mlp_at_inference", c.mlp_at_inference}, {"normalize", c.normalize}};
+  if (c.has_lexical_path()) j["lexical_weight"] = c.lexical_weight;
 }
 
 void from_json(const nlohmann::json& j, PoolingConfig& c) {
@@ -92,6 +96,7 @@ void from_json(const nlohmann::json& j, PoolingConfig& c) {
   c.mode = j.value("mode", d.mode);
   c.mlp_at_inference = j.value("mlp_at_inference", d.mlp_at_inference);
   c.normalize = j.value("normalize", d.normalize);
+  c.lexical_weight = j.value("lexical_weight", d.lexical_weight);
 }
 
 void ModelConfig::validate() const {

@@ -46,7 +46,17 @@ struct PoolingConfig {
   // For cls_mlp: also apply the MLP at inference. SimCSE drops it (plain [CLS]) by default.
   bool mlp_at_inference = false;
   bool normalize = true;  // L2-normalise sentence vectors
+  // Lexical residual path, weight w in [0, 1): 0 = off. When on, a sentence vector is
+  // [sqrt(w) * unit(lexical), sqrt(1 - w) * unit(pooled)] (2 x hidden values, unit length), so
+  // its cosine is w * lexical cosine + (1 - w) * transformer cosine. "lexical" is the IDF-weighted
+  // mean of a fixed random table ("lexical_table" buffer, never trained): a random projection of
+  // TF-IDF over pieces. Training then refines the transformer part on top of lexical overlap
+  // instead of having to keep it. Needs the token_weights (IDF) like idf_mean.
+  double lexical_weight = 0.0;
   void validate() const;
+  bool has_lexical_path() const { return lexical_weight > 0; }
+  // idf_mean pooling or the lexical path: the model holds per-piece IDF weights.
+  bool uses_token_weights() const { return mode == "idf_mean" || has_lexical_path(); }
   // Pooling actually used for inference ("cls" for cls_mlp without mlp_at_inference).
   std::string inference_mode() const;
 };
@@ -62,6 +72,8 @@ struct ModelConfig {
   nlohmann::json provenance = nlohmann::json::object();  // how the model was made (free form)
 
   void validate() const;
+  // Length of a sentence vector: hidden, or 2 x hidden with the lexical path.
+  int embedding_dim() const { return encoder.hidden * (pooling.has_lexical_path() ? 2 : 1); }
 };
 void to_json(nlohmann::json& j, const ModelConfig& c);
 // Throws std::runtime_error for a missing or unsupported format_version.

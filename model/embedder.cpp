@@ -43,7 +43,7 @@ Embedder::Embedder(const std::string& model_dir, const EmbedderOptions& options)
 
 Embedder::~Embedder() = default;
 
-int Embedder::dim() const { return impl_->model.config.encoder.hidden; }
+int Embedder::dim() const { return impl_->model.config.embedding_dim(); }
 int Embedder::max_len() const { return impl_->max_len; }
 bool Embedder::normalizes() const { return impl_->normalize; }
 std::string Embedder::device() const { return impl_->device.str(); }

@@ -114,11 +114,13 @@ EncoderImpl::EncoderImpl(const EncoderConfig& config, const PoolingConfig& pooli
       "final_norm", torch::nn::LayerNorm(
                         torch::nn::LayerNormOptions({config_.hidden}).eps(config_.layer_norm_eps)));
   if (pooling_.mode == "cls_mlp") pooler = register_module("pooler", Pooler(config_.hidden));
-  if (pooling_.mode == "idf_mean") {
+  if (pooling_.uses_token_weights()) {
     token_weights = register_buffer("token_weights", torch::ones({config_.vocab_size}));
     token_weights.narrow(0, 0, kNumSpecialTokens).zero_();
     token_weights[kUnkId] = 1.0;
   }
+  if (pooling_.has_lexical_path())
+    lexical_table = register_buffer("lexical_table", torch::zeros({config_.vocab_size, config_.hidden}));
   reset_parameters(0);
 }
 
@@ -148,11 +150,20 @@ void EncoderImpl::reset_parameters(uint64_t seed) {
       p.copy_(t);
     }
   }
+  // Any fixed random table works (the lexical part is a random projection of TF-IDF); its own
+  // stream keeps it independent of the token embeddings, so at init the two halves are two
+  // different projections of the same bag.
+  if (lexical_table.defined()) {
+    auto lex_gen = at::make_generator<at::CPUGeneratorImpl>(seed ^ 0x9e3779b97f4a7c15ULL);
+    lexical_table.copy_(at::normal(0.0, 1.0, lexical_table.sizes(), lex_gen,
+                                   torch::TensorOptions().dtype(torch::kFloat32)));
+  }
 }
 
 void EncoderImpl::set_token_weights(const std::vector<float>& weights) {
-  if (pooling_.mode != "idf_mean")
-    throw std::invalid_argument("token weights need pooling mode idf_mean, not " + pooling_.mode);
+  if (!pooling_.uses_token_weights())
+    throw std::invalid_argument("token weights need pooling mode idf_mean or a lexical path, not " +
+                                pooling_.mode);
   if (static_cast<int>(weights.size()) != config_.vocab_size)
     throw std::invalid_argument("token weights: " + std::to_string(weights.size()) +
                                 " values for a vocabulary of " +
@@ -183,27 +194,42 @@ torch::Tensor mean_pool(const torch::Tensor& hidden, const torch::Tensor& mask) 
   return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0);
 }
 
+torch::Tensor EncoderImpl::idf_weights(const torch::Tensor& ids, const torch::Tensor& mask) const {
+  auto m = mask.to(torch::kFloat32);
+  auto w = token_weights.index_select(0, ids.reshape({-1})).view(ids.sizes()) * m;
+  // A text of special tokens only (the empty text) falls back to the plain mean.
+  auto total = w.sum(1, true);
+  w = torch::where(total > 0, w, m);
+  return w / w.sum(1, true).clamp_min(1e-6);
+}
+
 torch::Tensor EncoderImpl::pool(const torch::Tensor& hidden, const torch::Tensor& ids,
                                 const torch::Tensor& mask, bool training_head) {
   const std::string mode = training_head ? pooling_.mode : pooling_.inference_mode();
-  if (mode == "mean") return mean_pool(hidden, mask);
-  if (mode == "idf_mean") {
-    auto m = mask.to(torch::kFloat32);
-    auto w = token_weights.index_select(0, ids.reshape({-1})).view(ids.sizes()) * m;
-    // A text of special tokens only (the empty text) falls back to the plain mean.
-    auto total = w.sum(1, true);
-    w = torch::where(total > 0, w, m);
-    w = w / w.sum(1, true).clamp_min(1e-6);
-    return (hidden * w.unsqueeze(-1).to(hidden.scalar_type())).sum(1);
+  torch::Tensor pooled;
+  if (mode == "mean") {
+    pooled = mean_pool(hidden, mask);
+  } else if (mode == "idf_mean") {
+    pooled = (hidden * idf_weights(ids, mask).unsqueeze(-1).to(hidden.scalar_type())).sum(1);
+  } else {
+    auto cls = hidden.select(1, 0);
+    pooled = mode == "cls_mlp" ? pooler(cls) : cls;
   }
-  auto cls = hidden.select(1, 0);
-  if (mode == "cls_mlp") return pooler(cls);
-  return cls;
+  if (!pooling_.has_lexical_path()) return pooled;
+  namespace F = torch::nn::functional;
+  const auto unit = F::NormalizeFuncOptions().dim(1);
+  // fp32 whatever autocast does: the table lookup and weighted sum are cheap.
+  auto rows = lexical_table.index_select(0, ids.reshape({-1})).view({ids.size(0), ids.size(1), -1});
+  auto lexical = (rows * idf_weights(ids, mask).unsqueeze(-1)).sum(1);
+  const double w = pooling_.lexical_weight;
+  return torch::cat({F::normalize(lexical, unit) * std::sqrt(w),
+                     F::normalize(pooled.to(torch::kFloat32), unit) * std::sqrt(1.0 - w)},
+                    1);
 }
 
 torch::Tensor EncoderImpl::embed(const torch::Tensor& ids, const torch::Tensor& mask) {
   auto v = encode(ids, mask, false).to(torch::kFloat32);
-  if (pooling_.normalize)
+  if (pooling_.normalize || pooling_.has_lexical_path())
     v = torch::nn::functional::normalize(v, torch::nn::functional::NormalizeFuncOptions().dim(1));
   return v;
 }

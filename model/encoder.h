@@ -7,7 +7,8 @@
 //   layers.N.attention.out.{weight,bias}   layers.N.ffn_norm.{weight,bias}
 //   layers.N.ffn.up.{weight,bias} [F, H]   layers.N.ffn.down.{weight,bias} [H, F]
 //   final_norm.{weight,bias}               pooler.dense.{weight,bias} (cls_mlp only)
-//   token_weights [V] (idf_mean only: per-piece pooling weights, a buffer, not trained)
+//   token_weights [V] (idf_mean or lexical path: per-piece IDF weights, a buffer, not trained)
+//   lexical_table [V, H] (lexical path only: fixed random piece vectors, a buffer, not trained)
 #include <torch/torch.h>
 
 #include "model/config.h"
@@ -80,8 +81,9 @@ class EncoderImpl : public torch::nn::Module {
   // ids: int64 [B, T]; mask: [B, T] (bool or integer, nonzero = real token). T <= max_len.
   // Returns the final hidden states [B, T, H].
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& mask);
-  // Sentence vectors [B, H] from hidden states of `ids`. `training_head`: apply the cls_mlp head
-  // even when inference would drop it. Not normalised (see embed()).
+  // Sentence vectors [B, D] from hidden states of `ids`. `training_head`: apply the cls_mlp head
+  // even when inference would drop it. Not normalised (see embed()), except with the lexical path:
+  // then D = 2H and the vector is [sqrt(w) unit(lexical), sqrt(1-w) unit(pooled)] (fp32).
   torch::Tensor pool(const torch::Tensor& hidden, const torch::Tensor& ids,
                      const torch::Tensor& mask, bool training_head);
   // forward + pool.
@@ -95,8 +97,9 @@ class EncoderImpl : public torch::nn::Module {
   // 1/sqrt(2 * layers) (keeps a deep pre-LN stack's activations bounded at init).
   void reset_parameters(uint64_t seed);
   void set_attention_kernel(AttentionKernel kernel);
-  // idf_mean: sets the per-piece pooling weights (vocab_size values, >= 0; special tokens other
-  // than [UNK] are forced to 0). Throws std::invalid_argument for a wrong size or another mode.
+  // idf_mean / lexical path: sets the per-piece IDF weights (vocab_size values, >= 0; special
+  // tokens other than [UNK] are forced to 0). Throws std::invalid_argument for a wrong size or a
+  // model without token weights.
   void set_token_weights(const std::vector<float>& weights);
 
   const EncoderConfig& config() const { return config_; }
@@ -106,9 +109,15 @@ class EncoderImpl : public torch::nn::Module {
   torch::nn::ModuleList layers{nullptr};
   torch::nn::LayerNorm final_norm{nullptr};
   Pooler pooler{nullptr};       // null unless pooling mode is cls_mlp
-  torch::Tensor token_weights;  // undefined unless pooling mode is idf_mean
+  torch::Tensor token_weights;  // undefined unless pooling_config().uses_token_weights()
+  torch::Tensor lexical_table;  // undefined unless pooling_config().has_lexical_path()
+  // Length of the vectors pool() returns.
+  int64_t output_dim() const { return config_.hidden * (pooling_.has_lexical_path() ? 2 : 1); }
 
  private:
+  // Per-token IDF pooling weights [B, T] (fp32, rows sum to 1).
+  torch::Tensor idf_weights(const torch::Tensor& ids, const torch::Tensor& mask) const;
+
   EncoderConfig config_;
   PoolingConfig pooling_;
 };

@@ -22,4 +22,18 @@ struct InitOptions {
 // Writes a model directory with random weights. Returns the config written.
 ModelConfig init_model(const InitOptions& options);
 
+struct LexicalOptions {
+  std::string model_dir;                // an existing model directory
+  std::string output_dir;               // written atomically (may equal model_dir)
+  double weight = 0.3;                  // lexical_weight in [0, 1); 0 removes the path
+  std::vector<std::string> idf_corpus;  // piece IDF from these files; default: the model's own
+                                        // token_weights (required when it has none)
+  uint64_t seed = 42;                   // draws the lexical table when the model has none
+};
+
+// Copies a trained model with its lexical residual path added, re-weighted or removed
+// (PoolingConfig::lexical_weight): the transformer's weights are unchanged, so this is a
+// post-hoc mix of its cosine with TF-IDF's. Returns the config written.
+ModelConfig set_lexical_path(const LexicalOptions& options);
+
 }  // namespace sembed

@@ -178,12 +178,44 @@ ModelConfig init_model(const InitOptions& options) {
   Encoder encoder(config.encoder, config.pooling);
   encoder->reset_parameters(options.seed);
   if (!options.idf_corpus.empty()) {
-    if (config.pooling.mode != "idf_mean")
-      throw std::invalid_argument("init: --idf-corpus needs --pooling idf_mean");
+    if (!config.pooling.uses_token_weights())
+      throw std::invalid_argument("init: --idf-corpus needs --pooling idf_mean or --lexical-weight");
     encoder->set_token_weights(compute_idf(tokenizer, options.idf_corpus));
     config.provenance["idf_corpus"] = options.idf_corpus;
   }
   save_model(options.output_dir, config, encoder, tokenizer.serialized_model());
+  return config;
+}
+
+ModelConfig set_lexical_path(const LexicalOptions& options) {
+  if (options.model_dir.empty()) throw std::invalid_argument("lexical: --model is required");
+  if (options.output_dir.empty()) throw std::invalid_argument("lexical: --output is required");
+  LoadedModel m = load_model(options.model_dir, torch::kCPU);
+  ModelConfig config = m.config;
+  config.pooling.lexical_weight = options.weight;
+  config.validate();
+  const bool had_weights = m.config.pooling.uses_token_weights();
+  if (config.pooling.uses_token_weights() && !had_weights && options.idf_corpus.empty())
+    throw std::invalid_argument("lexical: the model has no piece IDF; give --idf-corpus FILE...");
+  Encoder encoder(config.encoder, config.pooling);
+  encoder->reset_parameters(options.seed);
+  torch::NoGradGuard no_grad;
+  const auto params = m.encoder->named_parameters(true);
+  for (auto& p : encoder->named_parameters(true)) p.value().copy_(params[p.key()]);
+  if (encoder->token_weights.defined()) {
+    if (!options.idf_corpus.empty())
+      encoder->set_token_weights(compute_idf(*m.tokenizer, options.idf_corpus));
+    else
+      encoder->token_weights.copy_(m.encoder->token_weights);
+  }
+  if (encoder->lexical_table.defined() && m.encoder->lexical_table.defined())
+    encoder->lexical_table.copy_(m.encoder->lexical_table);
+  config.provenance["lexical_path"] = {
+      {"from", options.model_dir},
+      {"weight", options.weight},
+      {"idf", options.idf_corpus.empty() ? nlohmann::json("the model's token_weights")
+                                         : nlohmann::json(options.idf_corpus)}};
+  save_model(options.output_dir, config, encoder, m.tokenizer->serialized_model());
   return config;
 }
 

@@ -137,6 +137,11 @@ class RecipeRunner {
   TrainConfig stage_config(const json& stage, size_t index, const std::string& init,
                            const std::string& out);
   void init_fresh_model();
+  // One stage each; they write `out` and return the stage's report record.
+  json training_stage(const json& stage, size_t index, const std::string& name,
+                      const std::string& init, const std::string& out);
+  json lexical_stage(const json& stage, const std::string& name, const std::string& init,
+                     const std::string& out);
   void run_stages();
   void finish();
   // A finished step's record (its stamp file, marked cached and added to the report), or
@@ -485,6 +490,8 @@ TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const st
   c.output = out;
   c.init = init;
   if (stage.contains("pooling")) {
+    // A stage changes the pooling mode of the model it starts from; its lexical path stays.
+    c.pooling = read_model_config(init).pooling;
     c.pooling.mode = stage["pooling"].get<std::string>();
     c.pooling_override = true;
   }
@@ -526,6 +533,7 @@ void RecipeRunner::init_fresh_model() {
   section.read("attention_dropout", o.encoder.attention_dropout);
   section.read("pooling", o.pooling.mode);
   section.read("mlp_at_inference", o.pooling.mlp_at_inference);
+  section.read("lexical_weight", o.pooling.lexical_weight);
   section.read("seed", o.seed);
   section.check_keys();
   for (const auto& d : m.value("idf_corpus", json::array()))
@@ -542,6 +550,55 @@ void RecipeRunner::init_fresh_model() {
   mark_done(stamp, {{"step", "init"}, {"seconds", seconds_since(t0)}, {"dev", init_dev_}});
 }
 
+json RecipeRunner::training_stage(const json& stage, size_t index, const std::string& name,
+                                  const std::string& init, const std::string& out) {
+  TrainConfig cfg = stage_config(stage, index, init, out);
+  cfg.resume = is_directory(join_path(out, "checkpoints"));
+  if (!cfg.resume && is_directory(out)) remove_all(out);  // an attempt that never checkpointed
+  log_info("recipe: stage " + name + " (" + cfg.objective + ")");
+  const TrainResult r = train_model(cfg);
+  if (r.interrupted)
+    throw std::runtime_error("recipe: interrupted during stage " + name +
+                             "; run it again to resume");
+  // The stage's own settings (the model's shape and pooling come from the model it starts from).
+  json stage_settings = cfg;
+  stage_settings.erase("encoder");
+  stage_settings.erase("tokenizer");
+  stage_settings.erase("idf_corpus");
+  if (!cfg.pooling_override) stage_settings.erase("pooling");
+  return {{"step", "stage"},
+          {"objective", cfg.objective},
+          {"steps", r.steps},
+          {"initial_dev", r.initial_dev},
+          {"best_dev_during_training", r.best_dev},
+          {"tokens_per_second", r.tokens_per_second},
+          {"sentences_per_second", r.sentences_per_second},
+          {"config", stage_settings}};
+}
+
+json RecipeRunner::lexical_stage(const json& stage, const std::string& name,
+                                 const std::string& init, const std::string& out) {
+  RecipeSection section(stage, "stage " + name);
+  section.allow({"name", "keep_if_worse", "idf_corpus"});
+  LexicalOptions o;
+  o.model_dir = init;
+  o.output_dir = out;
+  for (const auto& d : stage.value("idf_corpus", json::array()))
+    o.idf_corpus.push_back(dataset_path(d.get<std::string>()));
+  section.read("lexical_weight", o.weight);
+  section.read("seed", o.seed);
+  section.check_keys();
+  log_info("recipe: stage " + name + " (lexical path, weight " + std::to_string(o.weight) + ")");
+  try {
+    set_lexical_path(o);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("recipe: stage " + name + ": " + e.what());
+  }
+  return {{"step", "stage"},
+          {"objective", "lexical"},
+          {"config", {{"lexical_weight", o.weight}, {"idf_corpus", o.idf_corpus}}}};
+}
+
 void RecipeRunner::run_stages() {
   std::string current = init_model_;  // model directory the next stage starts from
   double current_dev = init_dev_;
@@ -551,7 +608,9 @@ void RecipeRunner::run_stages() {
     char num[24];
     std::snprintf(num, sizeof(num), "%02zu", i + 1);
     const std::string name =
-        std::string(num) + "-" + stage.value("name", stage.value("objective", "stage"));
+        std::string(num) + "-" +
+        stage.value("name", stage.contains("lexical_weight") ? std::string("lexical")
+                                                             : stage.value("objective", "stage"));
     const std::string out = join_path(work_, "stages/" + name);
     const std::string stamp = out + ".done";
     if (const auto info = cached("stage " + name, stamp)) {
@@ -561,15 +620,9 @@ void RecipeRunner::run_stages() {
       }
       continue;
     }
-    TrainConfig cfg = stage_config(stage, i, current, out);
-    cfg.resume = is_directory(join_path(out, "checkpoints"));
-    if (!cfg.resume && is_directory(out)) remove_all(out);  // an attempt that never checkpointed
-    log_info("recipe: stage " + name + " (" + cfg.objective + ")");
     const auto t0 = Clock::now();
-    const TrainResult r = train_model(cfg);
-    if (r.interrupted)
-      throw std::runtime_error("recipe: interrupted during stage " + name +
-                               "; run it again to resume");
+    json info = stage.contains("lexical_weight") ? lexical_stage(stage, name, current, out)
+                                                 : training_stage(stage, i, name, current, out);
     // The stage's model (best by dev when evaluated) must not be worse than its start.
     const double dev = evaluate_dev(out);
     bool kept = true;
@@ -579,24 +632,10 @@ void RecipeRunner::run_stages() {
                   " below its start " + std::to_string(current_dev) +
                   "; keeping the previous model");
     }
-    // The stage's own settings (the model's shape and pooling come from the model it starts from).
-    json stage_settings = cfg;
-    stage_settings.erase("encoder");
-    stage_settings.erase("tokenizer");
-    stage_settings.erase("idf_corpus");
-    if (!cfg.pooling_override) stage_settings.erase("pooling");
-    json info = {{"step", "stage"},
-                 {"name", name},
-                 {"objective", cfg.objective},
-                 {"seconds", seconds_since(t0)},
-                 {"steps", r.steps},
-                 {"dev", dev},
-                 {"initial_dev", r.initial_dev},
-                 {"best_dev_during_training", r.best_dev},
-                 {"tokens_per_second", r.tokens_per_second},
-                 {"sentences_per_second", r.sentences_per_second},
-                 {"kept", kept},
-                 {"config", stage_settings}};
+    info["name"] = name;
+    info["seconds"] = seconds_since(t0);
+    info["dev"] = dev;
+    info["kept"] = kept;
     mark_done(stamp, info);
     if (kept) {
       current = out;

@@ -232,13 +232,16 @@ void Trainer::setup_model() {
     if (cfg_.dropout >= 0) ec.dropout = ec.attention_dropout = cfg_.dropout;
     if (cfg_.pooling_override) pc = cfg_.pooling;
     if (cfg_.dropout >= 0 || cfg_.pooling_override) {
-      needs_token_weights_ = pc.mode == "idf_mean" && model_config_.pooling.mode != "idf_mean";
+      needs_token_weights_ =
+          pc.uses_token_weights() && !model_config_.pooling.uses_token_weights();
       const torch::Tensor old_weights = encoder_->token_weights;
+      const torch::Tensor old_lexical = encoder_->lexical_table;
       encoder_ = rebuild_encoder(encoder_, ec, pc, cfg_.seed);
-      if (old_weights.defined() && encoder_->token_weights.defined()) {
-        torch::NoGradGuard no_grad;
+      torch::NoGradGuard no_grad;
+      if (old_weights.defined() && encoder_->token_weights.defined())
         encoder_->token_weights.copy_(old_weights);
-      }
+      if (old_lexical.defined() && encoder_->lexical_table.defined())
+        encoder_->lexical_table.copy_(old_lexical);
       model_config_.encoder = ec;
       model_config_.pooling = pc;
     }
@@ -253,7 +256,7 @@ void Trainer::setup_model() {
     model_config_.validate();
     encoder_ = Encoder(model_config_.encoder, model_config_.pooling);
     encoder_->reset_parameters(cfg_.seed);
-    needs_token_weights_ = model_config_.pooling.mode == "idf_mean";
+    needs_token_weights_ = model_config_.pooling.uses_token_weights();
   }
   if (cfg_.max_len > model_config_.encoder.max_len)
     throw std::invalid_argument("train: --max-len " + std::to_string(cfg_.max_len) +
@@ -292,7 +295,7 @@ void Trainer::setup_data() {
 }
 
 void Trainer::set_token_weights() {
-  if (model_config_.pooling.mode != "idf_mean") {
+  if (!model_config_.pooling.uses_token_weights()) {
     if (!cfg_.idf_corpus.empty())
       log_warning("--idf-corpus ignored: pooling is " + model_config_.pooling.mode);
     return;
@@ -422,7 +425,7 @@ double Trainer::evaluate() {
     for (size_t i = 0; i < texts.size(); ++i) pieces[i] = tokenizer_->encode(texts[i]);
     return embed_piece_lists(encoder_, pieces, o, device_);
   };
-  const StsResult r = evaluate_sts(dev_pairs_, embed, model_config_.encoder.hidden);
+  const StsResult r = evaluate_sts(dev_pairs_, embed, model_config_.embedding_dim());
   encoder_->train();
   return r.spearman;
 }

@@ -179,6 +179,95 @@ TEST(EncoderTest, PoolingAndNormalisation) {
   }
 }
 
+TEST(EncoderTest, IdfMeanPoolingWeightsRealPiecesByIdf) {
+  torch::NoGradGuard no_grad;
+  PoolingConfig idf;
+  idf.mode = "idf_mean";
+  idf.normalize = false;
+  Encoder encoder(tiny_config(), idf);
+  encoder->eval();
+  std::vector<float> weights(300, 1.0f);
+  weights[10] = 3.0f;
+  weights[11] = 1.0f;
+  weights[12] = 0.0f;
+  encoder->set_token_weights(weights);
+  // Special tokens are forced to 0 whatever the caller gives.
+  EXPECT_EQ(encoder->token_weights[2].item<float>(), 0.0f);
+  // hidden [1, 4, 2]: [CLS] 10 11 12; weights 0, 3, 1, 0 -> (3 h1 + h2) / 4
+  const auto hidden = torch::tensor({9.f, 9.f, 4.f, 0.f, 0.f, 8.f, 7.f, 7.f}).view({1, 4, 2});
+  const auto ids = torch::tensor({2, 10, 11, 12}, torch::kLong).view({1, 4});
+  const auto mask = torch::ones({1, 4}, torch::kLong);
+  EXPECT_LE(max_abs_diff(encoder->pool(hidden, ids, mask, false),
+                         torch::tensor({3.f, 2.f}).view({1, 2})),
+            1e-6);
+  // Only special tokens (the empty text): the plain mean instead of 0 / 0.
+  const auto empty = torch::tensor({2, 3}, torch::kLong).view({1, 2});
+  const auto pooled = encoder->pool(hidden.narrow(1, 0, 2), empty, torch::ones({1, 2}), false);
+  EXPECT_LE(max_abs_diff(pooled, torch::tensor({6.5f, 4.5f}).view({1, 2})), 1e-6);
+
+  Encoder mean(tiny_config(), PoolingConfig{});
+  EXPECT_THROW(mean->set_token_weights(weights), std::invalid_argument);
+  EXPECT_THROW(encoder->set_token_weights(std::vector<float>(299, 1.0f)), std::invalid_argument);
+}
+
+TEST(EncoderTest, LexicalPathMixesTfIdfProjectionAndTransformerCosines) {
+  torch::NoGradGuard no_grad;
+  PoolingConfig lexical;
+  lexical.mode = "mean";
+  lexical.lexical_weight = 0.3;
+  Encoder encoder(tiny_config(), lexical);
+  encoder->reset_parameters(3);
+  encoder->eval();
+  std::vector<float> idf(300);
+  for (int i = 0; i < 300; ++i) idf[i] = 0.5f + (i % 7);
+  encoder->set_token_weights(idf);
+  EXPECT_EQ(encoder->output_dim(), 256);
+  EXPECT_FALSE(encoder->named_parameters().contains("lexical_table")) << "never trained";
+  ASSERT_TRUE(encoder->named_buffers().contains("lexical_table"));
+
+  const Batch b = make_batch({9, 6, 12}, 300, 8);
+  const auto v = encoder->embed(b.ids, b.mask);
+  ASSERT_EQ(v.sizes(), (std::vector<int64_t>{3, 256}));
+  EXPECT_LE(max_abs_diff(v.norm(2, 1), torch::ones({3})), 1e-5);
+
+  // cosine = w * cosine of the lexical halves + (1 - w) * cosine of the transformer's mean.
+  const auto hidden = encoder->forward(b.ids, b.mask);
+  namespace F = torch::nn::functional;
+  const auto unit = F::NormalizeFuncOptions().dim(1);
+  const auto model = F::normalize(mean_pool(hidden, b.mask), unit);
+  const auto lex = F::normalize(v.narrow(1, 0, 128), unit);
+  const auto cos = torch::mm(v, v.t());
+  const auto expected = 0.3 * torch::mm(lex, lex.t()) + 0.7 * torch::mm(model, model.t());
+  EXPECT_LE(max_abs_diff(cos, expected), 1e-5);
+
+  // The lexical half is a bag of pieces: order does not matter, IDF does.
+  auto ids = b.ids.narrow(0, 0, 1).clone();
+  auto mask = b.mask.narrow(0, 0, 1);
+  auto swapped = ids.clone();
+  swapped[0][1] = ids[0][7];
+  swapped[0][7] = ids[0][1];
+  const auto a_lex = encoder->embed(ids, mask).narrow(1, 0, 128);
+  const auto s_lex = encoder->embed(swapped, mask).narrow(1, 0, 128);
+  EXPECT_LE(max_abs_diff(a_lex, s_lex), 1e-6);
+  const auto rows = encoder->lexical_table.index_select(0, ids[0].narrow(0, 1, 7));
+  const auto w = torch::tensor(idf).index_select(0, ids[0].narrow(0, 1, 7));
+  const auto by_hand = F::normalize((rows * w.unsqueeze(1)).sum(0, true), unit) * std::sqrt(0.3);
+  EXPECT_LE(max_abs_diff(a_lex, by_hand), 1e-5);
+
+  // reset_parameters draws the table reproducibly, apart from the token embeddings.
+  Encoder again(tiny_config(), lexical);
+  again->reset_parameters(3);
+  EXPECT_TRUE(torch::equal(again->lexical_table, encoder->lexical_table));
+  EXPECT_FALSE(torch::equal(again->lexical_table.narrow(1, 0, 128),
+                            again->embeddings->token->weight));
+
+  PoolingConfig bad = lexical;
+  bad.lexical_weight = 1.0;
+  EXPECT_THROW(bad.validate(), std::invalid_argument);
+  bad.lexical_weight = -0.1;
+  EXPECT_THROW(bad.validate(), std::invalid_argument);
+}
+
 TEST(EncoderTest, CheckpointNamesAndParameterCount) {
   {  // registered names are the checkpoint keys
     Encoder encoder(tiny_config(), PoolingConfig{});

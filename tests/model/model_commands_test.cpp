@@ -214,3 +214,47 @@ TEST(ModelCommandsTest, DamagedModelDirectoryExitsOneWithAMessage) {
 
 }  // namespace
 }  // namespace sembed
+
+namespace sembed {
+namespace {
+
+TEST(ModelCommandsTest, LexicalAddsThePathAndEmbedWritesTheLongerVectors) {
+  ScratchDir dir("cmd-lexical");
+  const std::string model = test::tiny_model_dir();
+  const CommandResult no_idf =
+      run_sembed("lexical -m " + shell_quote(model) + " -o " + shell_quote(dir.file("lex")));
+  EXPECT_EQ(no_idf.exit_code, 1) << describe(no_idf);
+  EXPECT_TRUE(contains(no_idf.err, "no piece IDF; give --idf-corpus")) << no_idf.err;
+  EXPECT_FALSE(fs::exists(dir.file("lex")));
+
+  const CommandResult bad_weight = run_sembed("lexical -w 1 -m " + shell_quote(model) + " -o " +
+                                              shell_quote(dir.file("lex")));
+  EXPECT_NE(bad_weight.exit_code, 0) << describe(bad_weight);
+  EXPECT_FALSE(fs::exists(dir.file("lex")));
+
+  test::write_lines(dir.file("corpus.txt"), test::synthetic_corpus(100, 4));
+  const CommandResult ok =
+      run_sembed("lexical -w 0.4 -m " + shell_quote(model) + " -o " + shell_quote(dir.file("lex")) +
+                 " --idf-corpus " + shell_quote(dir.file("corpus.txt")));
+  ASSERT_EQ(ok.exit_code, 0) << describe(ok);
+  EXPECT_TRUE(contains(ok.out, "256-value vectors")) << ok.out;
+
+  test::write_lines(dir.file("in.txt"), {"The cat sat on the mat.", "A dog ran home.", ""});
+  const CommandResult embed =
+      run_sembed("embed --threads 1 -m " + shell_quote(dir.file("lex")) + " -i " +
+                 shell_quote(dir.file("in.txt")) + " -o " + shell_quote(dir.file("out")));
+  ASSERT_EQ(embed.exit_code, 0) << describe(embed);
+  const NpyMatrix m = read_npy_matrix(dir.file("out/embeddings.npy"));
+  ASSERT_EQ(m.cols, 256);
+  ASSERT_EQ(m.rows, 3);
+  for (int64_t r = 0; r < 2; ++r) {
+    double lexical = 0, model_part = 0;
+    for (int64_t c = 0; c < 128; ++c) lexical += m.data[r * 256 + c] * m.data[r * 256 + c];
+    for (int64_t c = 128; c < 256; ++c) model_part += m.data[r * 256 + c] * m.data[r * 256 + c];
+    EXPECT_NEAR(lexical, 0.4, 1e-4) << "row " << r;
+    EXPECT_NEAR(model_part, 0.6, 1e-4) << "row " << r;
+  }
+}
+
+}  // namespace
+}  // namespace sembed

@@ -280,3 +280,59 @@ TEST(ModelIoTest, BadConfigOrTokenizerIsRefused) {
 
 }  // namespace
 }  // namespace sembed
+
+namespace sembed {
+namespace {
+
+TEST(ModelIoTest, LexicalPathIsAddedReweightedAndRemovedWithoutTouchingTheTransformer) {
+  ScratchDir dir("model-io-lexical");
+  test::write_lines(dir.file("corpus.txt"), test::synthetic_corpus(200, 3));
+  LexicalOptions o;
+  o.model_dir = tiny_model_dir();
+  o.output_dir = dir.file("lex");
+  o.weight = 0.25;
+
+  // A mean-pooled model has no piece IDF: the path needs a corpus for it.
+  EXPECT_THROW(set_lexical_path(o), std::invalid_argument);
+  EXPECT_FALSE(fs::exists(o.output_dir));
+  o.idf_corpus = {dir.file("corpus.txt")};
+  const ModelConfig config = set_lexical_path(o);
+  EXPECT_EQ(config.embedding_dim(), 256);
+  EXPECT_DOUBLE_EQ(read_config(o.output_dir)["pooling"]["lexical_weight"].get<double>(), 0.25);
+  EXPECT_EQ(read_config(o.output_dir)["provenance"]["lexical_path"]["from"], tiny_model_dir());
+
+  LoadedModel base = load_model(tiny_model_dir());
+  LoadedModel lex = load_model(o.output_dir);
+  for (const auto& p : base.encoder->named_parameters())
+    EXPECT_TRUE(torch::equal(p.value(), lex.encoder->named_parameters()[p.key()])) << p.key();
+  ASSERT_TRUE(lex.encoder->token_weights.defined());
+  EXPECT_GT(lex.encoder->token_weights.max().item<float>(), 0.0f) << "IDF from the corpus";
+
+  // Vectors: the transformer half is the old model's vector scaled by sqrt(1 - w).
+  const std::vector<float> old_v = embed_ids(base.encoder), new_v = embed_ids(lex.encoder);
+  ASSERT_EQ(new_v.size(), 2 * old_v.size());
+  for (int row = 0; row < 2; ++row)
+    for (int i = 0; i < 128; ++i)
+      EXPECT_NEAR(new_v[row * 256 + 128 + i], old_v[row * 128 + i] * std::sqrt(0.75), 1e-5);
+
+  // Re-weighting in place keeps the table and the IDF; weight 0 restores the original exactly.
+  LexicalOptions again;
+  again.model_dir = again.output_dir = o.output_dir;
+  again.weight = 0.5;
+  set_lexical_path(again);
+  LoadedModel half = load_model(o.output_dir);
+  EXPECT_TRUE(torch::equal(half.encoder->lexical_table, lex.encoder->lexical_table));
+  EXPECT_TRUE(torch::equal(half.encoder->token_weights, lex.encoder->token_weights));
+  again.weight = 0;
+  again.output_dir = dir.file("plain");
+  set_lexical_path(again);
+  LoadedModel plain = load_model(dir.file("plain"));
+  EXPECT_FALSE(plain.encoder->lexical_table.defined());
+  EXPECT_EQ(embed_ids(plain.encoder), old_v);
+
+  again.weight = 1.0;
+  EXPECT_THROW(set_lexical_path(again), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace sembed

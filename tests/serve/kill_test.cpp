@@ -102,7 +102,10 @@ std::string make_large_set(const std::string& dir, int real, int rows) {
   std::vector<float> row(m.cols);
   for (int r = real; r < rows; ++r) {
     float norm = 0;
-    for (auto& x : row) norm += (x = normal(rng)) * x;
+    for (auto& x : row) {
+      x = normal(rng);
+      norm += x * x;
+    }
     for (auto& x : row) x /= std::sqrt(norm);
     data.append(reinterpret_cast<const char*>(row.data()), row.size() * sizeof(float));
     texts += nlohmann::json({{"id", r}, {"text", "random row " + std::to_string(r)}}).dump() + "\n";

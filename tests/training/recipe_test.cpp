@@ -63,7 +63,8 @@ json write_tiny_recipe(const ScratchDir& dir) {
                                {"data", {"corpus"}},
                                {"steps", 4},
                                {"batch_size", 16},
-                               {"save_every", 0}}})}};
+                               {"save_every", 0}},
+                              {{"lexical_weight", 0.3}, {"keep_if_worse", true}}})}};
 }
 
 TEST(Recipe, RunsTheWholePipelineAndCachesEveryStep) {
@@ -83,7 +84,8 @@ TEST(Recipe, RunsTheWholePipelineAndCachesEveryStep) {
   std::vector<std::string> steps;
   for (const auto& s : report["steps"]) steps.push_back(s["step"].get<std::string>());
   EXPECT_EQ(steps,
-            (std::vector<std::string>{"corpus", "prepare", "tokenizer", "init", "stage", "stage"}));
+            (std::vector<std::string>{"corpus", "prepare", "tokenizer", "init", "stage", "stage",
+                                      "stage"}));
   const json& init = report["steps"][3];
   const json& unsup = report["steps"][5];
   ASSERT_TRUE(report["final"].contains("dev"));
@@ -97,6 +99,11 @@ TEST(Recipe, RunsTheWholePipelineAndCachesEveryStep) {
   const json config = json::parse(test::read_text(out + "/config.json"));
   EXPECT_EQ(config["provenance"]["recipe"]["recipe"], recipe);
   EXPECT_EQ(config["pooling"]["mode"], "idf_mean");
+  // The last stage added the lexical path (kept whatever its dev: keep_if_worse).
+  const json& lexical = report["steps"][6];
+  EXPECT_EQ(lexical["name"], "03-lexical");
+  EXPECT_EQ(lexical["objective"], "lexical");
+  EXPECT_DOUBLE_EQ(config["pooling"]["lexical_weight"].get<double>(), 0.3);
 
   // A second run skips every finished step and ends with the same model.
   const auto second = run_sembed("train --recipe " + shell_quote(dir.file("tiny.json")) +
@@ -120,6 +127,18 @@ TEST(Recipe, BadRecipesAreClearErrors) {
   auto r = run(typo);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("unknown key 'learning_rate'"), std::string::npos) << r.err;
+
+  json lexical = recipe;
+  lexical["stages"][2]["lexical_weight"] = 1.5;
+  r = run(lexical);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("lexical_weight must be in [0, 1)"), std::string::npos) << r.err;
+  lexical["stages"][2]["lexical_weight"] = 0.3;
+  lexical["stages"][2]["objective"] = "unsup";
+  std::filesystem::remove_all(dir.file("out"));
+  r = run(lexical);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("unknown key 'objective'"), std::string::npos) << r.err;
 
   json missing = recipe;
   missing["corpus"]["sources"][0]["path"] = "${missing}/raw.txt";  // not optional
