@@ -1,6 +1,7 @@
 #include "model/model_io.h"
 
 #include <cstring>
+#include <filesystem>
 #include <set>
 #include <stdexcept>
 
@@ -215,7 +216,12 @@ ModelConfig set_lexical_path(const LexicalOptions& options) {
       {"weight", options.weight},
       {"idf", options.idf_corpus.empty() ? nlohmann::json("the model's token_weights")
                                          : nlohmann::json(options.idf_corpus)}};
-  save_model(options.output_dir, config, encoder, m.tokenizer->serialized_model());
+  // In place: replace the three model files (each atomically, config last) and keep whatever
+  // else the directory holds (a training run's checkpoints/ and last/).
+  std::error_code ec;
+  const bool in_place = std::filesystem::equivalent(options.model_dir, options.output_dir, ec);
+  save_model(options.output_dir, config, encoder, m.tokenizer->serialized_model(),
+             in_place ? SaveMode::kUpdateFiles : SaveMode::kReplaceDirectory);
   return config;
 }
 

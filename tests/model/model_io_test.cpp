@@ -319,7 +319,9 @@ TEST(ModelIoTest, LexicalPathIsAddedReweightedAndRemovedWithoutTouchingTheTransf
   LexicalOptions again;
   again.model_dir = again.output_dir = o.output_dir;
   again.weight = 0.5;
+  write_text(o.output_dir + "/checkpoints.txt", "a training run's other files");
   set_lexical_path(again);
+  EXPECT_TRUE(fs::exists(o.output_dir + "/checkpoints.txt")) << "in place keeps other files";
   LoadedModel half = load_model(o.output_dir);
   EXPECT_TRUE(torch::equal(half.encoder->lexical_table, lex.encoder->lexical_table));
   EXPECT_TRUE(torch::equal(half.encoder->token_weights, lex.encoder->token_weights));
