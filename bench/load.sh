@@ -6,8 +6,8 @@
 #
 #   bench/load.sh [BUILD_DIR]
 #
-# Model: MODEL=DIR (default: runs/default/model from scripts/run.sh when present, else a random
-# "small" model on a 5000-piece tokenizer, made here). Searchable set: the unique STS-B
+# Model: MODEL=DIR (default: runs/supervised/model or runs/default/model from scripts/run.sh when
+# present, else a random "small" model on a 5000-piece tokenizer, made here). Searchable set: the unique STS-B
 # sentences (../shared/data, SEMBED_DATA_DIR), embedded with the model. Queries: the same
 # sentences. Environment: CONNECTIONS (64), DURATION (60s), WARMUP (20s of each route first:
 # caches and allocator arenas fill), THREADS (2), PORT (18788).
@@ -42,7 +42,9 @@ with open(out + "/search.jsonl", "w") as f:
         f.write(json.dumps({"query": l, "k": 10}) + "\n")
 PY
 model=${MODEL:-}
-if [[ -z $model && -f $repo/runs/default/model/config.json ]]; then model=$repo/runs/default/model; fi
+for run in supervised default; do
+  if [[ -z $model && -f $repo/runs/$run/model/config.json ]]; then model=$repo/runs/$run/model; fi
+done
 if [[ -z $model ]]; then
   model=$out/model
   if [[ ! -f $model/config.json ]]; then
