@@ -55,6 +55,8 @@ struct PoolingConfig {
   double lexical_weight = 0.0;
   void validate() const;
   bool has_lexical_path() const { return lexical_weight > 0; }
+  // Length of a sentence vector from a `hidden`-wide encoder: 2 x hidden with the lexical path.
+  int vector_dim(int hidden) const { return hidden * (has_lexical_path() ? 2 : 1); }
   // idf_mean pooling or the lexical path: the model holds per-piece IDF weights.
   bool uses_token_weights() const { return mode == "idf_mean" || has_lexical_path(); }
   // Pooling actually used for inference ("cls" for cls_mlp without mlp_at_inference).
@@ -73,7 +75,7 @@ struct ModelConfig {
 
   void validate() const;
   // Length of a sentence vector: hidden, or 2 x hidden with the lexical path.
-  int embedding_dim() const { return encoder.hidden * (pooling.has_lexical_path() ? 2 : 1); }
+  int embedding_dim() const { return pooling.vector_dim(encoder.hidden); }
 };
 void to_json(nlohmann::json& j, const ModelConfig& c);
 // Throws std::runtime_error for a missing or unsupported format_version.

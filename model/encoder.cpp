@@ -189,6 +189,20 @@ torch::Tensor EncoderImpl::forward(const torch::Tensor& ids, const torch::Tensor
   return final_norm(x);
 }
 
+Encoder rebuild_encoder(const Encoder& from, const EncoderConfig& config,
+                        const PoolingConfig& pooling, uint64_t seed) {
+  Encoder to(config, pooling);
+  to->reset_parameters(seed);
+  torch::NoGradGuard no_grad;
+  const auto params = from->named_parameters(true);
+  for (auto& p : to->named_parameters(true))
+    if (const torch::Tensor* s = params.find(p.key())) p.value().copy_(*s);
+  const auto buffers = from->named_buffers(true);
+  for (auto& b : to->named_buffers(true))
+    if (const torch::Tensor* s = buffers.find(b.key())) b.value().copy_(*s);
+  return to;
+}
+
 torch::Tensor mean_pool(const torch::Tensor& hidden, const torch::Tensor& mask) {
   auto m = mask.to(hidden.scalar_type()).unsqueeze(-1);  // [B, T, 1]
   return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0);
@@ -206,11 +220,14 @@ torch::Tensor EncoderImpl::idf_weights(const torch::Tensor& ids, const torch::Te
 torch::Tensor EncoderImpl::pool(const torch::Tensor& hidden, const torch::Tensor& ids,
                                 const torch::Tensor& mask, bool training_head) {
   const std::string mode = training_head ? pooling_.mode : pooling_.inference_mode();
+  // [B, T, 1], shared by idf_mean and the lexical path.
+  const torch::Tensor weights =
+      pooling_.uses_token_weights() ? idf_weights(ids, mask).unsqueeze(-1) : torch::Tensor();
   torch::Tensor pooled;
   if (mode == "mean") {
     pooled = mean_pool(hidden, mask);
   } else if (mode == "idf_mean") {
-    pooled = (hidden * idf_weights(ids, mask).unsqueeze(-1).to(hidden.scalar_type())).sum(1);
+    pooled = (hidden * weights.to(hidden.scalar_type())).sum(1);
   } else {
     auto cls = hidden.select(1, 0);
     pooled = mode == "cls_mlp" ? pooler(cls) : cls;
@@ -220,7 +237,7 @@ torch::Tensor EncoderImpl::pool(const torch::Tensor& hidden, const torch::Tensor
   const auto unit = F::NormalizeFuncOptions().dim(1);
   // fp32 whatever autocast does: the table lookup and weighted sum are cheap.
   auto rows = lexical_table.index_select(0, ids.reshape({-1})).view({ids.size(0), ids.size(1), -1});
-  auto lexical = (rows * idf_weights(ids, mask).unsqueeze(-1)).sum(1);
+  auto lexical = (rows * weights).sum(1);
   const double w = pooling_.lexical_weight;
   return torch::cat({F::normalize(lexical, unit) * std::sqrt(w),
                      F::normalize(pooled.to(torch::kFloat32), unit) * std::sqrt(1.0 - w)},

@@ -112,7 +112,7 @@ class EncoderImpl : public torch::nn::Module {
   torch::Tensor token_weights;  // undefined unless pooling_config().uses_token_weights()
   torch::Tensor lexical_table;  // undefined unless pooling_config().has_lexical_path()
   // Length of the vectors pool() returns.
-  int64_t output_dim() const { return config_.hidden * (pooling_.has_lexical_path() ? 2 : 1); }
+  int64_t output_dim() const { return pooling_.vector_dim(config_.hidden); }
 
  private:
   // Per-token IDF pooling weights [B, T] (fp32, rows sum to 1).
@@ -122,6 +122,12 @@ class EncoderImpl : public torch::nn::Module {
   PoolingConfig pooling_;
 };
 TORCH_MODULE(Encoder);
+
+// A model whose shape options (dropout) and pooling follow `config` / `pooling`, drawn with `seed`,
+// then every parameter and buffer it shares by name with `from` copied over (a new cls_mlp pooler,
+// IDF or lexical table keeps its fresh value).
+Encoder rebuild_encoder(const Encoder& from, const EncoderConfig& config,
+                        const PoolingConfig& pooling, uint64_t seed);
 
 // Mask-aware mean of hidden [B, T, H] over positions where mask != 0.
 torch::Tensor mean_pool(const torch::Tensor& hidden, const torch::Tensor& mask);

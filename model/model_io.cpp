@@ -198,19 +198,9 @@ ModelConfig set_lexical_path(const LexicalOptions& options) {
   const bool had_weights = m.config.pooling.uses_token_weights();
   if (config.pooling.uses_token_weights() && !had_weights && options.idf_corpus.empty())
     throw std::invalid_argument("lexical: the model has no piece IDF; give --idf-corpus FILE...");
-  Encoder encoder(config.encoder, config.pooling);
-  encoder->reset_parameters(options.seed);
-  torch::NoGradGuard no_grad;
-  const auto params = m.encoder->named_parameters(true);
-  for (auto& p : encoder->named_parameters(true)) p.value().copy_(params[p.key()]);
-  if (encoder->token_weights.defined()) {
-    if (!options.idf_corpus.empty())
-      encoder->set_token_weights(compute_idf(*m.tokenizer, options.idf_corpus));
-    else
-      encoder->token_weights.copy_(m.encoder->token_weights);
-  }
-  if (encoder->lexical_table.defined() && m.encoder->lexical_table.defined())
-    encoder->lexical_table.copy_(m.encoder->lexical_table);
+  Encoder encoder = rebuild_encoder(m.encoder, config.encoder, config.pooling, options.seed);
+  if (encoder->token_weights.defined() && !options.idf_corpus.empty())
+    encoder->set_token_weights(compute_idf(*m.tokenizer, options.idf_corpus));
   config.provenance["lexical_path"] = {
       {"from", options.model_dir},
       {"weight", options.weight},

@@ -133,6 +133,8 @@ class RecipeRunner {
   void prepare();
   void train_tokenizer();
   std::string dataset_path(const std::string& name);
+  // dataset_path() of each name in a JSON list (an absent key = an empty list).
+  std::vector<std::string> dataset_paths(const json& names);
   double evaluate_dev(const std::string& model_dir) const;
   TrainConfig stage_config(const json& stage, size_t index, const std::string& init,
                            const std::string& out);
@@ -447,6 +449,12 @@ std::string RecipeRunner::dataset_path(const std::string& name) {
                               ".format must be file, snli_senteval or command");
 }
 
+std::vector<std::string> RecipeRunner::dataset_paths(const json& names) {
+  std::vector<std::string> paths;
+  for (const auto& d : names) paths.push_back(dataset_path(d.get<std::string>()));
+  return paths;
+}
+
 double RecipeRunner::evaluate_dev(const std::string& model_dir) const {
   if (!eval_pairs_.count("dev")) return -1;
   return evaluate_sts(eval_pairs_.at("dev"), Embedder(model_dir, embedder_options())).spearman;
@@ -486,7 +494,7 @@ TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const st
   section.check_keys();
   if (!stage.contains("data"))
     throw std::invalid_argument("recipe: " + where + ".data is required");
-  for (const auto& d : stage["data"]) c.data.push_back(dataset_path(d.get<std::string>()));
+  c.data = dataset_paths(stage["data"]);
   c.output = out;
   c.init = init;
   if (stage.contains("pooling")) {
@@ -536,8 +544,7 @@ void RecipeRunner::init_fresh_model() {
   section.read("lexical_weight", o.pooling.lexical_weight);
   section.read("seed", o.seed);
   section.check_keys();
-  for (const auto& d : m.value("idf_corpus", json::array()))
-    o.idf_corpus.push_back(dataset_path(d.get<std::string>()));
+  o.idf_corpus = dataset_paths(m.value("idf_corpus", json::array()));
   try {
     o.validate();
   } catch (const std::invalid_argument& e) {
@@ -583,8 +590,7 @@ json RecipeRunner::lexical_stage(const json& stage, const std::string& name,
   LexicalOptions o;
   o.model_dir = init;
   o.output_dir = out;
-  for (const auto& d : stage.value("idf_corpus", json::array()))
-    o.idf_corpus.push_back(dataset_path(d.get<std::string>()));
+  o.idf_corpus = dataset_paths(stage.value("idf_corpus", json::array()));
   section.read("lexical_weight", o.weight);
   section.read("seed", o.seed);
   section.check_keys();

@@ -147,20 +147,6 @@ TensorBatch build_batch(const std::vector<const std::vector<int>*>& rows, int ma
   return b;
 }
 
-// Builds a model whose dropout / pooling follow `config` and copies every tensor it shares by name
-// with `from` (a new cls_mlp pooler keeps its fresh initialisation).
-Encoder rebuild_encoder(const Encoder& from, const EncoderConfig& config,
-                        const PoolingConfig& pooling, uint64_t seed) {
-  Encoder to(config, pooling);
-  to->reset_parameters(seed);
-  torch::NoGradGuard no_grad;
-  auto src = from->named_parameters(true);
-  for (auto& p : to->named_parameters(true)) {
-    if (const torch::Tensor* s = src.find(p.key())) p.value().copy_(*s);
-  }
-  return to;
-}
-
 std::filesystem::path newest_checkpoint(const std::string& output) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(output) / kCheckpointsDir;
@@ -234,14 +220,7 @@ void Trainer::setup_model() {
     if (cfg_.dropout >= 0 || cfg_.pooling_override) {
       needs_token_weights_ =
           pc.uses_token_weights() && !model_config_.pooling.uses_token_weights();
-      const torch::Tensor old_weights = encoder_->token_weights;
-      const torch::Tensor old_lexical = encoder_->lexical_table;
       encoder_ = rebuild_encoder(encoder_, ec, pc, cfg_.seed);
-      torch::NoGradGuard no_grad;
-      if (old_weights.defined() && encoder_->token_weights.defined())
-        encoder_->token_weights.copy_(old_weights);
-      if (old_lexical.defined() && encoder_->lexical_table.defined())
-        encoder_->lexical_table.copy_(old_lexical);
       model_config_.encoder = ec;
       model_config_.pooling = pc;
     }
