@@ -6,7 +6,6 @@
 
 #include "cli/command.h"
 #include "cli/model_flags.h"
-#include "model/model_dir.h"
 #include "common/log.h"
 #include "training/recipe.h"
 #include "training/trainer.h"
@@ -100,12 +99,10 @@ class TrainCommand : public Command {
     cfg_.encoder = flags_.encoder();
     cfg_.encoder.max_len = std::max(cfg_.encoder.max_len, cfg_.max_len);
     cfg_.pooling = flags_.pooling_config();
-    cfg_.pooling_override = pooling_opt_->count() > 0 || lexical_opt_->count() > 0;
-    if (!cfg_.init.empty() && pooling_opt_->count() == 0 && lexical_opt_->count() > 0) {
-      // --lexical-weight alone adds (or re-weights) the lexical path and keeps the model's pooling.
-      cfg_.pooling = read_model_config(cfg_.init).pooling;
-      cfg_.pooling.lexical_weight = flags_.lexical_weight;
-    }
+    // With --init, --pooling and --lexical-weight each change their one field of the model's
+    // pooling (--lexical-weight alone keeps its mode, --pooling alone its lexical path).
+    if (pooling_opt_->count() > 0) cfg_.pooling_mode = flags_.pooling;
+    if (lexical_opt_->count() > 0) cfg_.lexical_weight = flags_.lexical_weight;
     if (dropout_opt_->count() > 0) cfg_.dropout = flags_.dropout;
     if (max_len_opt_->count() == 0 && cfg_.objective == "cosent") cfg_.max_len = 64;
     try {

@@ -19,8 +19,11 @@ struct InitOptions {
   void validate() const;
 };
 
-// Writes a model directory with random weights. Returns the config written.
+// Writes a model directory with random weights. Returns the config written. A model that needs
+// piece IDF (idf_mean pooling, lexical path) but got no idf_corpus has unit weights and is marked
+// with provenance[kTokenWeightsUnset], so that training it computes the IDF from its data.
 ModelConfig init_model(const InitOptions& options);
+inline constexpr const char* kTokenWeightsUnset = "token_weights_unset";
 
 struct LexicalOptions {
   std::string model_dir;                // an existing model directory

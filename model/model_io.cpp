@@ -183,6 +183,9 @@ ModelConfig init_model(const InitOptions& options) {
       throw std::invalid_argument("init: --idf-corpus needs --pooling idf_mean or --lexical-weight");
     encoder->set_token_weights(compute_idf(tokenizer, options.idf_corpus));
     config.provenance["idf_corpus"] = options.idf_corpus;
+  } else if (config.pooling.uses_token_weights()) {
+    // Every piece weighs 1 until `sembed train --init` computes the IDF from its training texts.
+    config.provenance[kTokenWeightsUnset] = true;
   }
   save_model(options.output_dir, config, encoder, tokenizer.serialized_model());
   return config;
@@ -195,9 +198,11 @@ ModelConfig set_lexical_path(const LexicalOptions& options) {
   ModelConfig config = m.config;
   config.pooling.lexical_weight = options.weight;
   config.validate();
-  const bool had_weights = m.config.pooling.uses_token_weights();
+  const bool had_weights = m.config.pooling.uses_token_weights() &&
+                           !m.config.provenance.value(kTokenWeightsUnset, false);
   if (config.pooling.uses_token_weights() && !had_weights && options.idf_corpus.empty())
     throw std::invalid_argument("lexical: the model has no piece IDF; give --idf-corpus FILE...");
+  if (!options.idf_corpus.empty()) config.provenance.erase(kTokenWeightsUnset);
   Encoder encoder = rebuild_encoder(m.encoder, config.encoder, config.pooling, options.seed);
   if (encoder->token_weights.defined() && !options.idf_corpus.empty())
     encoder->set_token_weights(compute_idf(*m.tokenizer, options.idf_corpus));

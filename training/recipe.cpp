@@ -497,12 +497,8 @@ TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const st
   c.data = dataset_paths(stage["data"]);
   c.output = out;
   c.init = init;
-  if (stage.contains("pooling")) {
-    // A stage changes the pooling mode of the model it starts from; its lexical path stays.
-    c.pooling = read_model_config(init).pooling;
-    c.pooling.mode = stage["pooling"].get<std::string>();
-    c.pooling_override = true;
-  }
+  // A stage may change the pooling mode of the model it starts from; its lexical path stays.
+  if (stage.contains("pooling")) c.pooling_mode = stage["pooling"].get<std::string>();
   c.time_limit *= opts_.time_scale;
   if (!opts_.device.empty()) c.device = opts_.device;
   c.threads = opts_.threads;
@@ -572,7 +568,9 @@ json RecipeRunner::training_stage(const json& stage, size_t index, const std::st
   stage_settings.erase("encoder");
   stage_settings.erase("tokenizer");
   stage_settings.erase("idf_corpus");
-  if (!cfg.pooling_override) stage_settings.erase("pooling");
+  stage_settings.erase("pooling");
+  if (cfg.pooling_mode.empty()) stage_settings.erase("pooling_mode");
+  if (cfg.lexical_weight < 0) stage_settings.erase("lexical_weight");
   return {{"step", "stage"},
           {"objective", cfg.objective},
           {"steps", r.steps},

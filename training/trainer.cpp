@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/progress.h"
 #include "model/batch_embed.h"
+#include "model/model_init.h"
 #include "model/model_io.h"
 #include "model/runtime.h"
 #include "model/torch_compat.h"
@@ -74,7 +75,14 @@ void TrainConfig::validate() const {
   require(mlm_probability > 0 && mlm_probability < 1, "mlm probability must be in (0, 1)");
   require(keep_checkpoints >= 1, "keep_checkpoints must be >= 1");
   if (tokenizer.size()) encoder.validate();
-  pooling.validate();
+  pooling_for(pooling).validate();
+}
+
+PoolingConfig TrainConfig::pooling_for(const PoolingConfig& base) const {
+  PoolingConfig p = base;
+  if (!pooling_mode.empty()) p.mode = pooling_mode;
+  if (lexical_weight >= 0) p.lexical_weight = lexical_weight;
+  return p;
 }
 
 void to_json(nlohmann::json& j, const TrainConfig& c) {
@@ -85,7 +93,8 @@ void to_json(nlohmann::json& j, const TrainConfig& c) {
                      {"tokenizer", c.tokenizer},
                      {"encoder", c.encoder},
                      {"pooling", c.pooling},
-                     {"pooling_override", c.pooling_override},
+                     {"pooling_mode", c.pooling_mode},
+                     {"lexical_weight", c.lexical_weight},
                      {"idf_corpus", c.idf_corpus},
                      {"device", c.device},
                      {"batch_size", c.batch_size},
@@ -214,12 +223,14 @@ void Trainer::setup_model() {
     tokenizer_ = m.tokenizer;
     encoder_ = m.encoder;
     EncoderConfig ec = model_config_.encoder;
-    PoolingConfig pc = model_config_.pooling;
     if (cfg_.dropout >= 0) ec.dropout = ec.attention_dropout = cfg_.dropout;
-    if (cfg_.pooling_override) pc = cfg_.pooling;
-    if (cfg_.dropout >= 0 || cfg_.pooling_override) {
-      needs_token_weights_ =
-          pc.uses_token_weights() && !model_config_.pooling.uses_token_weights();
+    PoolingConfig pc = cfg_.pooling_for(model_config_.pooling);
+    // `sembed init` without --idf-corpus: the piece weights are still 1; compute them.
+    needs_token_weights_ = pc.uses_token_weights() &&
+                           model_config_.provenance.value(kTokenWeightsUnset, false);
+    if (cfg_.dropout >= 0 || cfg_.overrides_pooling()) {
+      needs_token_weights_ = needs_token_weights_ || (pc.uses_token_weights() &&
+                                                      !model_config_.pooling.uses_token_weights());
       encoder_ = rebuild_encoder(encoder_, ec, pc, cfg_.seed);
       model_config_.encoder = ec;
       model_config_.pooling = pc;
@@ -231,7 +242,7 @@ void Trainer::setup_model() {
     model_config_.encoder.vocab_size = tokenizer_->vocab_size();
     if (cfg_.dropout >= 0)
       model_config_.encoder.dropout = model_config_.encoder.attention_dropout = cfg_.dropout;
-    model_config_.pooling = cfg_.pooling;
+    model_config_.pooling = cfg_.pooling_for(cfg_.pooling);
     model_config_.validate();
     encoder_ = Encoder(model_config_.encoder, model_config_.pooling);
     encoder_->reset_parameters(cfg_.seed);
@@ -296,6 +307,7 @@ void Trainer::set_token_weights() {
   }
   encoder_->set_token_weights(idf);
   needs_token_weights_ = false;
+  model_config_.provenance.erase(kTokenWeightsUnset);
 }
 
 void Trainer::setup_optimizer() {

@@ -19,8 +19,9 @@ struct TrainConfig {
   std::string init;                 // start from this model directory, or ...
   std::string tokenizer;            // ... a fresh model on this tokenizer with `encoder`/`pooling`
   EncoderConfig encoder = EncoderConfig::preset("small");  // fresh models only
-  PoolingConfig pooling;                // fresh models; with init only if pooling_override
-  bool pooling_override = false;        // apply `pooling` to an --init model too
+  PoolingConfig pooling;                // fresh models (an --init model keeps its own, but ...)
+  std::string pooling_mode;             // ... non-empty: this pooling mode, for any model
+  double lexical_weight = -1;           // ... >= 0: this lexical path weight, for any model
   std::vector<std::string> idf_corpus;  // idf_mean: compute piece IDF from these files (one
                                         // document per line); default for a new idf_mean model:
                                         // the training texts
@@ -53,6 +54,10 @@ struct TrainConfig {
 
   // Throws std::invalid_argument naming the bad field.
   void validate() const;
+  // `base` (the --init model's pooling, or `pooling` for a fresh model) with the per-field
+  // overrides above applied.
+  PoolingConfig pooling_for(const PoolingConfig& base) const;
+  bool overrides_pooling() const { return !pooling_mode.empty() || lexical_weight >= 0; }
 };
 void to_json(nlohmann::json& j, const TrainConfig& c);
 

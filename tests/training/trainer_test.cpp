@@ -10,6 +10,9 @@
 #include <thread>
 
 #include "model/embedder.h"
+#include "model/model_dir.h"
+#include "model/model_init.h"
+#include "model/model_io.h"
 #include "tests/test_support.h"
 #include "tests/training/training_fixture.h"
 #include "training/trainer.h"
@@ -128,6 +131,62 @@ TEST(Trainer, EvalKeepsBestModelAndLast) {
   EXPECT_EQ(evals, 4);  // before training, 10, 20, 30
   auto config = nlohmann::json::parse(test::read_text(c.output + "/config.json"));
   EXPECT_NEAR(config["provenance"]["training"]["dev_spearman"].get<double>(), r.best_dev, 1e-9);
+}
+
+// `sembed init` without --idf-corpus marks its unit piece weights as unset, and training it
+// computes the IDF from the training texts; --pooling and --lexical-weight with --init each
+// change only their own field of the model's pooling.
+TEST(Trainer, InitIdfIsComputedAndPoolingOverridesChangeOneField) {
+  ScratchDir dir("trainer");
+  test::write_lines(dir.file("pairs.txt"), test::paraphrase_pairs(100));
+  InitOptions init;
+  init.tokenizer_path = test::tiny_tokenizer_path();
+  init.output_dir = dir.file("init");
+  init.encoder = EncoderConfig::preset("tiny");
+  init.encoder.max_len = 32;
+  init.pooling.mode = "idf_mean";
+  const ModelConfig fresh = init_model(init);
+  EXPECT_TRUE(fresh.provenance.value(kTokenWeightsUnset, false));
+  auto weights_of = [](const std::string& model) {
+    const LoadedModel m = load_model(model);
+    return m.encoder->token_weights.clone();
+  };
+  const auto unit = weights_of(init.output_dir);
+  EXPECT_TRUE(unit.slice(0, kNumSpecialTokens).eq(1).all().item<bool>());  // every piece 1
+
+  TrainConfig c = tiny_config(dir.file("pairs.txt"), dir.file("trained"));
+  c.tokenizer.clear();
+  c.init = init.output_dir;
+  c.steps = 2;
+  train_model(c);
+  const auto idf = weights_of(c.output);
+  const auto pieces = idf.slice(0, kNumSpecialTokens);
+  EXPECT_GT((pieces.max() - pieces.min()).item<float>(), 1.0f) << "IDF was not computed";
+  EXPECT_FALSE(read_model_config(c.output).provenance.contains(kTokenWeightsUnset));
+
+  TrainConfig lex = tiny_config(dir.file("pairs.txt"), dir.file("lex"));
+  lex.tokenizer.clear();
+  lex.init = c.output;
+  lex.steps = 2;
+  lex.lexical_weight = 0.25;
+  train_model(lex);
+  PoolingConfig p = read_model_config(lex.output).pooling;
+  EXPECT_EQ(p.mode, "idf_mean");
+  EXPECT_DOUBLE_EQ(p.lexical_weight, 0.25);
+  EXPECT_TRUE(weights_of(lex.output).equal(idf)) << "the IDF must survive the rebuild";
+
+  TrainConfig mode = tiny_config(dir.file("pairs.txt"), dir.file("mode"));
+  mode.tokenizer.clear();
+  mode.init = lex.output;
+  mode.steps = 2;
+  mode.pooling_mode = "mean";
+  train_model(mode);
+  p = read_model_config(mode.output).pooling;
+  EXPECT_EQ(p.mode, "mean");
+  EXPECT_DOUBLE_EQ(p.lexical_weight, 0.25);
+
+  mode.pooling_mode = "sum";
+  EXPECT_THROW(mode.validate(), std::invalid_argument);
 }
 
 std::vector<std::string> train_args(const std::string& data, const std::string& out, int steps) {
