@@ -13,9 +13,11 @@ class LexicalCommand : public Command {
   void setup(CLI::App& app) override {
     subcommand = app.add_subcommand(
         "lexical",
-        "Copy a model with a lexical residual path: its vectors become [sqrt(w) TF-IDF "
-        "projection, sqrt(1-w) transformer], so cosine = w * lexical + (1-w) * transformer. The "
-        "transformer is unchanged; --weight 0 removes the path");
+        "Copy a model with a lexical residual path: its vectors become [sqrt(w) lexical, "
+        "sqrt(1-w) transformer], so cosine = w * lexical + (1-w) * transformer, where lexical is "
+        "an IDF-weighted bag of piece vectors (a random TF-IDF projection, or with --table "
+        "embeddings the model's own trained piece embeddings). The transformer is unchanged; "
+        "--weight 0 removes the path");
     subcommand->add_option("-m,--model", options_.model_dir, "Model directory")->required();
     subcommand->add_option("-o,--output", options_.output_dir,
                            "Model directory to write (may be --model itself)")
@@ -25,6 +27,11 @@ class LexicalCommand : public Command {
         ->capture_default_str();
     subcommand->add_option("--idf-corpus", options_.idf_corpus,
                            "Piece IDF from these text files (default: the model's own IDF)");
+    subcommand->add_option("--table", options_.table,
+                           "Lexical table: random (a TF-IDF projection) or embeddings (the "
+                           "model's trained token embeddings, an IDF-weighted bag of its learned "
+                           "piece vectors); default: the model's own, else random")
+        ->check(CLI::IsMember({"random", "embeddings"}));
     subcommand->add_option("--seed", options_.seed, "Seed of a new lexical table")
         ->capture_default_str();
   }

@@ -32,6 +32,10 @@ struct LexicalOptions {
   std::vector<std::string> idf_corpus;  // piece IDF from these files; default: the model's own
                                         // token_weights (required when it has none)
   uint64_t seed = 42;                   // draws the lexical table when the model has none
+  // The lexical table: "" keeps the model's own (a new path draws a random one), "random" draws
+  // a new one with `seed`, "embeddings" copies the model's trained token embedding table (the
+  // lexical half becomes an IDF-weighted bag of the model's learned piece vectors).
+  std::string table;
 };
 
 // Copies a trained model with its lexical residual path added, re-weighted or removed

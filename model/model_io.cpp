@@ -203,12 +203,33 @@ ModelConfig set_lexical_path(const LexicalOptions& options) {
   if (config.pooling.uses_token_weights() && !had_weights && options.idf_corpus.empty())
     throw std::invalid_argument("lexical: the model has no piece IDF; give --idf-corpus FILE...");
   if (!options.idf_corpus.empty()) config.provenance.erase(kTokenWeightsUnset);
+  if (!options.table.empty() && options.table != "random" && options.table != "embeddings")
+    throw std::invalid_argument("lexical: table must be random or embeddings, not '" +
+                                options.table + "'");
   Encoder encoder = rebuild_encoder(m.encoder, config.encoder, config.pooling, options.seed);
   if (encoder->token_weights.defined() && !options.idf_corpus.empty())
     encoder->set_token_weights(compute_idf(*m.tokenizer, options.idf_corpus));
+  // What the table holds, for the provenance; a kept table keeps its description.
+  nlohmann::json table = m.config.provenance.value("lexical_path", nlohmann::json::object())
+                             .value("table", nlohmann::json("random"));
+  if (encoder->lexical_table.defined()) {
+    torch::NoGradGuard no_grad;
+    if (options.table == "embeddings") {
+      encoder->lexical_table.copy_(encoder->embeddings->token->weight);
+      table = "token embeddings";
+    } else if (!m.encoder->lexical_table.defined()) {
+      table = "random";  // rebuild_encoder drew it
+    } else if (options.table == "random") {
+      Encoder fresh(config.encoder, config.pooling);
+      fresh->reset_parameters(options.seed);
+      encoder->lexical_table.copy_(fresh->lexical_table);
+      table = "random";
+    }
+  }
   config.provenance["lexical_path"] = {
       {"from", options.model_dir},
       {"weight", options.weight},
+      {"table", table},
       {"idf", options.idf_corpus.empty() ? nlohmann::json("the model's token_weights")
                                          : nlohmann::json(options.idf_corpus)}};
   // In place: replace the three model files (each atomically, config last) and keep whatever

@@ -590,6 +590,7 @@ json RecipeRunner::lexical_stage(const json& stage, const std::string& name,
   o.output_dir = out;
   o.idf_corpus = dataset_paths(stage.value("idf_corpus", json::array()));
   section.read("lexical_weight", o.weight);
+  section.read("table", o.table);
   section.read("seed", o.seed);
   section.check_keys();
   log_info("recipe: stage " + name + " (lexical path, weight " + std::to_string(o.weight) + ")");

@@ -334,6 +334,31 @@ TEST(ModelIoTest, LexicalPathIsAddedReweightedAndRemovedWithoutTouchingTheTransf
 
   again.weight = 1.0;
   EXPECT_THROW(set_lexical_path(again), std::invalid_argument);
+
+  // table "embeddings": the lexical half is the IDF-weighted bag of the model's own piece vectors.
+  LexicalOptions emb = again;
+  emb.weight = 0.25;
+  emb.output_dir = dir.file("emb");
+  emb.table = "embeddings";
+  set_lexical_path(emb);
+  LoadedModel e = load_model(emb.output_dir);
+  EXPECT_TRUE(torch::equal(e.encoder->lexical_table, base.encoder->embeddings->token->weight));
+  EXPECT_EQ(read_config(emb.output_dir)["provenance"]["lexical_path"]["table"], "token embeddings");
+  EXPECT_EQ(embed_ids(e.encoder).size(), new_v.size());
+  // Re-weighting keeps that table; "random" draws the seed's table again.
+  emb.model_dir = emb.output_dir;
+  emb.table.clear();
+  emb.weight = 0.4;
+  set_lexical_path(emb);
+  EXPECT_TRUE(torch::equal(load_model(emb.output_dir).encoder->lexical_table,
+                           base.encoder->embeddings->token->weight));
+  EXPECT_EQ(read_config(emb.output_dir)["provenance"]["lexical_path"]["table"], "token embeddings");
+  emb.table = "random";
+  set_lexical_path(emb);
+  EXPECT_TRUE(torch::equal(load_model(emb.output_dir).encoder->lexical_table,
+                           lex.encoder->lexical_table));
+  emb.table = "learned";
+  EXPECT_THROW(set_lexical_path(emb), std::invalid_argument);
 }
 
 }  // namespace

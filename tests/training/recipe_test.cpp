@@ -64,7 +64,7 @@ json write_tiny_recipe(const ScratchDir& dir) {
                                {"steps", 4},
                                {"batch_size", 16},
                                {"save_every", 0}},
-                              {{"lexical_weight", 0.3}, {"keep_if_worse", true}}})}};
+                              {{"lexical_weight", 0.3}, {"table", "embeddings"}, {"keep_if_worse", true}}})}};
 }
 
 TEST(Recipe, RunsTheWholePipelineAndCachesEveryStep) {
@@ -104,6 +104,7 @@ TEST(Recipe, RunsTheWholePipelineAndCachesEveryStep) {
   EXPECT_EQ(lexical["name"], "03-lexical");
   EXPECT_EQ(lexical["objective"], "lexical");
   EXPECT_DOUBLE_EQ(config["pooling"]["lexical_weight"].get<double>(), 0.3);
+  EXPECT_EQ(config["provenance"]["lexical_path"]["table"], "token embeddings");
 
   // A second run skips every finished step and ends with the same model.
   const auto second = run_sembed("train --recipe " + shell_quote(dir.file("tiny.json")) +
