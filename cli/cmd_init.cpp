@@ -36,7 +36,7 @@ class InitCommand : public Command {
         options_.output_dir.c_str(), config.encoder.layers, config.encoder.hidden,
         config.encoder.heads, config.encoder.ffn, config.encoder.max_len, config.encoder.vocab_size,
         config.encoder.parameter_count() / 1e6, config.pooling.mode.c_str());
-    if (config.provenance.value(kTokenWeightsUnset, false))
+    if (token_weights_unset(config))
       std::printf(
           "no --idf-corpus: every piece weighs 1 until `sembed train --init %s` computes the "
           "IDF from its training texts\n",

@@ -150,14 +150,18 @@ void EncoderImpl::reset_parameters(uint64_t seed) {
       p.copy_(t);
     }
   }
+  draw_lexical_table(seed);
+}
+
+void EncoderImpl::draw_lexical_table(uint64_t seed) {
   // Any fixed random table works (the lexical part is a random projection of TF-IDF); its own
   // stream keeps it independent of the token embeddings, so at init the two halves are two
   // different projections of the same bag.
-  if (lexical_table.defined()) {
-    auto lex_gen = at::make_generator<at::CPUGeneratorImpl>(seed ^ 0x9e3779b97f4a7c15ULL);
-    lexical_table.copy_(at::normal(0.0, 1.0, lexical_table.sizes(), lex_gen,
-                                   torch::TensorOptions().dtype(torch::kFloat32)));
-  }
+  if (!lexical_table.defined()) return;
+  torch::NoGradGuard no_grad;
+  auto lex_gen = at::make_generator<at::CPUGeneratorImpl>(seed ^ 0x9e3779b97f4a7c15ULL);
+  lexical_table.copy_(at::normal(0.0, 1.0, lexical_table.sizes(), lex_gen,
+                                 torch::TensorOptions().dtype(torch::kFloat32)));
 }
 
 void EncoderImpl::set_token_weights(const std::vector<float>& weights) {

@@ -96,6 +96,8 @@ class EncoderImpl : public torch::nn::Module {
   // Normal(0, 0.02) weights, zero biases, unit LayerNorms; residual output projections scaled by
   // 1/sqrt(2 * layers) (keeps a deep pre-LN stack's activations bounded at init).
   void reset_parameters(uint64_t seed);
+  // The lexical path's random table as reset_parameters(seed) draws it (no-op without the path).
+  void draw_lexical_table(uint64_t seed);
   void set_attention_kernel(AttentionKernel kernel);
   // idf_mean / lexical path: sets the per-piece IDF weights (vocab_size values, >= 0; special
   // tokens other than [UNK] are forced to 0). Throws std::invalid_argument for a wrong size or a

@@ -24,6 +24,9 @@ struct InitOptions {
 // with provenance[kTokenWeightsUnset], so that training it computes the IDF from its data.
 ModelConfig init_model(const InitOptions& options);
 inline constexpr const char* kTokenWeightsUnset = "token_weights_unset";
+inline bool token_weights_unset(const ModelConfig& config) {
+  return config.provenance.value(kTokenWeightsUnset, false);
+}
 
 struct LexicalOptions {
   std::string model_dir;                // an existing model directory

@@ -198,8 +198,7 @@ ModelConfig set_lexical_path(const LexicalOptions& options) {
   ModelConfig config = m.config;
   config.pooling.lexical_weight = options.weight;
   config.validate();
-  const bool had_weights = m.config.pooling.uses_token_weights() &&
-                           !m.config.provenance.value(kTokenWeightsUnset, false);
+  const bool had_weights = m.config.pooling.uses_token_weights() && !token_weights_unset(m.config);
   if (config.pooling.uses_token_weights() && !had_weights && options.idf_corpus.empty())
     throw std::invalid_argument("lexical: the model has no piece IDF; give --idf-corpus FILE...");
   if (!options.idf_corpus.empty()) config.provenance.erase(kTokenWeightsUnset);
@@ -213,16 +212,13 @@ ModelConfig set_lexical_path(const LexicalOptions& options) {
   nlohmann::json table = m.config.provenance.value("lexical_path", nlohmann::json::object())
                              .value("table", nlohmann::json("random"));
   if (encoder->lexical_table.defined()) {
-    torch::NoGradGuard no_grad;
     if (options.table == "embeddings") {
+      torch::NoGradGuard no_grad;
       encoder->lexical_table.copy_(encoder->embeddings->token->weight);
       table = "token embeddings";
-    } else if (!m.encoder->lexical_table.defined()) {
-      table = "random";  // rebuild_encoder drew it
-    } else if (options.table == "random") {
-      Encoder fresh(config.encoder, config.pooling);
-      fresh->reset_parameters(options.seed);
-      encoder->lexical_table.copy_(fresh->lexical_table);
+    } else if (options.table == "random" || !m.encoder->lexical_table.defined()) {
+      // A new path already has the seed's table from rebuild_encoder; an old one is redrawn.
+      if (m.encoder->lexical_table.defined()) encoder->draw_lexical_table(options.seed);
       table = "random";
     }
   }

@@ -225,12 +225,12 @@ void Trainer::setup_model() {
     EncoderConfig ec = model_config_.encoder;
     if (cfg_.dropout >= 0) ec.dropout = ec.attention_dropout = cfg_.dropout;
     PoolingConfig pc = cfg_.pooling_for(model_config_.pooling);
-    // `sembed init` without --idf-corpus: the piece weights are still 1; compute them.
+    // IDF to compute: a pooling that gains token weights, or `sembed init` without --idf-corpus
+    // (its piece weights are still 1).
     needs_token_weights_ = pc.uses_token_weights() &&
-                           model_config_.provenance.value(kTokenWeightsUnset, false);
+                           (!model_config_.pooling.uses_token_weights() ||
+                            token_weights_unset(model_config_));
     if (cfg_.dropout >= 0 || cfg_.overrides_pooling()) {
-      needs_token_weights_ = needs_token_weights_ || (pc.uses_token_weights() &&
-                                                      !model_config_.pooling.uses_token_weights());
       encoder_ = rebuild_encoder(encoder_, ec, pc, cfg_.seed);
       model_config_.encoder = ec;
       model_config_.pooling = pc;
