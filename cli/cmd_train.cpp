@@ -81,6 +81,9 @@ class TrainCommand : public Command {
     s->add_option("--hard-negative-weight", cfg_.hard_negative_weight,
                   "sup: logit bonus of each anchor's own hard negative")
         ->capture_default_str();
+    s->add_flag("--cosent-within-files", cfg_.cosent_within_files,
+                "cosent: rank only pairs from the same data file against each other (files "
+                "whose scores are on different scales, e.g. STS-B and SICK)");
     s->add_option("--mlm-probability", cfg_.mlm_probability, "mlm: masked fraction")
         ->capture_default_str();
     s->add_option("--log-every", cfg_.log_every, "Steps between log records")

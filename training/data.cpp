@@ -27,6 +27,7 @@ std::vector<std::string> split_tabs(const std::string& line) {
 struct RawRow {
   std::vector<std::string> texts;
   float score = 0;
+  int32_t source = 0;
   std::string where;
 };
 
@@ -37,8 +38,8 @@ std::vector<Example> load_examples(const std::vector<std::string>& paths, DataFo
                                    int threads) {
   DatasetStats stats;
   std::vector<RawRow> rows;
-  for (const auto& path : paths) {
-    LineReader reader(path);
+  for (size_t source = 0; source < paths.size(); ++source) {
+    LineReader reader(paths[source]);
     std::string line;
     // Scored pairs: same format detection as evaluation (STS-B release, SICK header, plain).
     size_t col_a = 0, col_b = 1, col_score = 2, min_cols = 3;
@@ -51,6 +52,7 @@ std::vector<Example> load_examples(const std::vector<std::string>& paths, DataFo
       }
       RawRow row;
       row.where = reader.where();
+      row.source = static_cast<int32_t>(source);
       if (format == DataFormat::kLines) {
         row.texts.push_back(line);
       } else {
@@ -112,6 +114,7 @@ std::vector<Example> load_examples(const std::vector<std::string>& paths, DataFo
         ex.texts.push_back(tokenizer.encode_normalized(norm));
       }
       ex.score = rows[i].score;
+      ex.source = rows[i].source;
     }
   });
   std::vector<Example> kept;

@@ -15,6 +15,7 @@ namespace sembed {
 struct Example {
   std::vector<std::vector<int>> texts;  // unsup/mlm: 1; sup: 2 or 3; cosent: 2
   float score = 0;                      // cosent only
+  int32_t source = 0;                   // index of the file it came from in load_examples' paths
   uint64_t key = 0;                     // hash of the normalised first text (duplicate checks)
   uint64_t key2 = 0;                    // hash of the second text (0 if none)
 };

@@ -30,13 +30,17 @@ torch::Tensor info_nce_loss(const torch::Tensor& anchors, const torch::Tensor& c
 }
 
 torch::Tensor cosent_loss(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& gold,
-                          double scale) {
+                          double scale, const torch::Tensor& group) {
   auto cos = F::cosine_similarity(a.to(torch::kFloat32), b.to(torch::kFloat32),
                                   F::CosineSimilarityFuncOptions().dim(1)) * scale;  // [B]
   auto g = gold.to(cos.device()).to(torch::kFloat32);
   // diff[i][j] = cos[j] - cos[i], kept where gold[i] > gold[j].
   auto diff = cos.unsqueeze(0) - cos.unsqueeze(1);
   auto keep = g.unsqueeze(1) > g.unsqueeze(0);
+  if (group.defined()) {
+    auto k = group.to(cos.device());
+    keep = keep & (k.unsqueeze(1) == k.unsqueeze(0));
+  }
   auto masked = diff.masked_fill(keep.logical_not(), -1e12);
   auto flat = torch::cat({torch::zeros({1}, cos.options()), masked.flatten()});
   return torch::logsumexp(flat, 0);

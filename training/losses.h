@@ -19,8 +19,10 @@ torch::Tensor info_nce_loss(const torch::Tensor& anchors, const torch::Tensor& c
 
 // CoSENT: for every pair of pairs (i, j) with gold[i] > gold[j], penalise cos[j] > cos[i]:
 // loss = log(1 + sum exp(scale * (cos[j] - cos[i]))). a, b: [B, D]; gold: [B].
+// `group` (optional, int [B]): only pairs of the same group are compared (scores from different
+// datasets need not share a scale: SICK's relatedness is not STS-B's similarity).
 torch::Tensor cosent_loss(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& gold,
-                          double scale = 20.0);
+                          double scale = 20.0, const torch::Tensor& group = {});
 
 // BERT-style masking: of the real, non-special tokens, `probability` are chosen; 80% become
 // [MASK], 10% a random piece, 10% stay. Returns {input ids, labels (-100 where not chosen)}.

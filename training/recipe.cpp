@@ -489,6 +489,7 @@ TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const st
   section.read("hard_negative_weight", c.hard_negative_weight);
   section.read("mlm_probability", c.mlm_probability);
   section.read("cosent_scale", c.cosent_scale);
+  section.read("cosent_within_files", c.cosent_within_files);
   section.read("log_every", c.log_every);
   section.read("device", c.device);
   section.check_keys();

@@ -115,7 +115,8 @@ void to_json(nlohmann::json& j, const TrainConfig& c) {
                      {"grad_clip", c.grad_clip},
                      {"hard_negative_weight", c.hard_negative_weight},
                      {"mlm_probability", c.mlm_probability},
-                     {"cosent_scale", c.cosent_scale}};
+                     {"cosent_scale", c.cosent_scale},
+                     {"cosent_within_files", c.cosent_within_files}};
 }
 
 namespace {
@@ -376,16 +377,19 @@ torch::Tensor Trainer::step_loss(const std::vector<size_t>& batch, int64_t step,
   }
   if (cfg_.objective == "cosent") {
     std::vector<float> gold;
+    std::vector<int64_t> source;
     for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);
     for (size_t i : batch) {
       rows.push_back(&examples_[i].texts[1]);
       gold.push_back(examples_[i].score);
+      source.push_back(examples_[i].source);
     }
     TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
     *tokens = tb.tokens;
     auto z = encoder_->encode(tb.ids, tb.mask, true);
     return cosent_loss(z.narrow(0, 0, B), z.narrow(0, B, B), torch::tensor(gold),
-                       cfg_.cosent_scale);
+                       cfg_.cosent_scale,
+                       cfg_.cosent_within_files ? torch::tensor(source) : torch::Tensor());
   }
   // mlm
   for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);

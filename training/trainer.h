@@ -48,6 +48,7 @@ struct TrainConfig {
   double hard_negative_weight = 0.0;    // sup: added to each anchor's own hard-negative logit
   double mlm_probability = 0.15;        // mlm: fraction of tokens masked
   double cosent_scale = 20.0;           // cosent: lambda
+  bool cosent_within_files = false;     // cosent: compare only pairs from the same data file
   int threads = 0;                      // CPU threads (0 = all cores)
   int keep_checkpoints = 2;             // newest checkpoints kept
   bool progress = true;                 // progress lines on stderr

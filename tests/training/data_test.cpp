@@ -66,6 +66,14 @@ TEST(Data, ScoredPairsReadStsbReleaseFormat) {
   EXPECT_FLOAT_EQ(ex[0].score, 5.0f);
   EXPECT_FLOAT_EQ(ex[1].score, 1.25f);
   EXPECT_EQ(ex[1].texts[1], tok.encode("The sea is blue."));
+  EXPECT_EQ(ex[0].source, 0);
+  // A second file: its examples carry its index (cosent --cosent-within-files groups by it).
+  write_text(dir.file("more.tsv"), "A bird flies.\tA bird is flying.\t4.5\n");
+  auto both = load_examples({dir.file("sts.csv"), dir.file("more.tsv")}, DataFormat::kScoredPairs, tok);
+  ASSERT_EQ(both.size(), 3u);
+  EXPECT_EQ(both[1].source, 0);
+  EXPECT_EQ(both[2].source, 1);
+  EXPECT_FLOAT_EQ(both[2].score, 4.5f);
 }
 
 TEST(BatchSampler, NeverPutsTheSameTextTwiceInABatch) {

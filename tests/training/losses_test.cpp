@@ -71,6 +71,23 @@ TEST(CoSent, MatchesHandComputedValue) {
   EXPECT_GT(cosent_loss(a, b, reversed, s).item<double>(), 5.0);
 }
 
+TEST(CoSent, GroupsCompareOnlyPairsOfTheSameGroup) {
+  // cos = [0.6, 0.0, 1.0], gold = [2, 1, 3] as above; groups [0, 0, 1]: only (0,1) is compared.
+  auto a = torch::tensor({{1.0f, 0.0f}, {1.0f, 0.0f}, {0.0f, 1.0f}});
+  auto b = torch::tensor({{3.0f, 4.0f}, {0.0f, 1.0f}, {0.0f, 5.0f}});
+  auto gold = torch::tensor({2.0f, 1.0f, 3.0f});
+  const double s = 20.0;
+  auto group = torch::tensor({0L, 0L, 1L});
+  EXPECT_NEAR(cosent_loss(a, b, gold, s, group).item<double>(), std::log(1 + std::exp(-0.6 * s)), 1e-5);
+  // Pair 2 is ranked wrongly against pair 0 (gold 0 > gold 2 now), but it is in another group:
+  // the loss does not see it, while the ungrouped loss does.
+  auto gold2 = torch::tensor({4.0f, 1.0f, 3.0f});
+  EXPECT_NEAR(cosent_loss(a, b, gold2, s, group).item<double>(), std::log(1 + std::exp(-0.6 * s)), 1e-5);
+  EXPECT_GT(cosent_loss(a, b, gold2, s).item<double>(), 7.0);
+  // One group each: nothing to compare, loss log(1) = 0.
+  EXPECT_NEAR(cosent_loss(a, b, gold, s, torch::tensor({0L, 1L, 2L})).item<double>(), 0.0, 1e-6);
+}
+
 TEST(Mlm, MasksOnlyRealPiecesAtTheRequestedRate) {
   const int64_t B = 64, T = 40, V = 500;
   auto ids = torch::randint(kNumSpecialTokens, V, {B, T}, torch::kLong);

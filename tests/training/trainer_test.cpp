@@ -102,6 +102,23 @@ TEST(Trainer, EveryObjectiveRunsAndMlmCanStartUnsup) {
   cosent.objective = "cosent";
   cosent.steps = 8;
   EXPECT_TRUE(std::isfinite(train_model(cosent).final_loss));
+
+  // --cosent-within-files: two files, each with one score throughout. Ranked within each file
+  // there is nothing to order (loss log 1 = 0 at every step); ranked across files there is.
+  std::vector<std::string> low, high;
+  for (size_t i = 0; i < pairs.size(); ++i) (i % 2 ? high : low).push_back(pairs[i] + (i % 2 ? "\t5" : "\t1"));
+  test::write_lines(dir.file("low.txt"), low);
+  test::write_lines(dir.file("high.txt"), high);
+  TrainConfig mixed = tiny_config(dir.file("low.txt"), dir.file("mixed"));
+  mixed.data.push_back(dir.file("high.txt"));
+  mixed.objective = "cosent";
+  mixed.steps = 4;
+  EXPECT_GT(train_model(mixed).final_loss, 0.1);
+  TrainConfig within = mixed;
+  within.output = dir.file("within");
+  within.cosent_within_files = true;
+  EXPECT_EQ(train_model(within).final_loss, 0.0);
+  for (const auto& [step, loss] : loss_curve(within.output)) EXPECT_EQ(loss, 0.0) << "step " << step;
 }
 
 TEST(Trainer, EvalKeepsBestModelAndLast) {
