@@ -57,6 +57,7 @@ json write_tiny_recipe(const ScratchDir& dir) {
                                {"lr", 1e-3},
                                {"eval_every", 3},
                                {"save_every", 0},
+                               {"cosent_within_files", true},  // read for every stage, used by cosent
                                {"keep_if_worse", true}},
                               {{"name", "unsup"},
                                {"objective", "unsup"},
@@ -99,6 +100,10 @@ TEST(Recipe, RunsTheWholePipelineAndCachesEveryStep) {
   const json config = json::parse(test::read_text(out + "/config.json"));
   EXPECT_EQ(config["provenance"]["recipe"]["recipe"], recipe);
   EXPECT_EQ(config["pooling"]["mode"], "idf_mean");
+  // Stage settings reach the trainer (each stage records its effective TrainConfig).
+  const json stage = json::parse(test::read_text(out + "/work/stages/01-pairs/train_config.json"));
+  EXPECT_EQ(stage["batch_size"], 16);
+  EXPECT_EQ(stage["cosent_within_files"], true);
   // The last stage added the lexical path (kept whatever its dev: keep_if_worse).
   const json& lexical = report["steps"][6];
   EXPECT_EQ(lexical["name"], "03-lexical");
