@@ -377,19 +377,19 @@ torch::Tensor Trainer::step_loss(const std::vector<size_t>& batch, int64_t step,
   }
   if (cfg_.objective == "cosent") {
     std::vector<float> gold;
-    std::vector<int64_t> source;
+    std::vector<int64_t> source;  // --cosent-within-files: each pair's data file
     for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);
     for (size_t i : batch) {
       rows.push_back(&examples_[i].texts[1]);
       gold.push_back(examples_[i].score);
-      source.push_back(examples_[i].source);
+      if (cfg_.cosent_within_files) source.push_back(examples_[i].source);
     }
     TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
     *tokens = tb.tokens;
     auto z = encoder_->encode(tb.ids, tb.mask, true);
+    const torch::Tensor group = source.empty() ? torch::Tensor() : torch::tensor(source);
     return cosent_loss(z.narrow(0, 0, B), z.narrow(0, B, B), torch::tensor(gold),
-                       cfg_.cosent_scale,
-                       cfg_.cosent_within_files ? torch::tensor(source) : torch::Tensor());
+                       cfg_.cosent_scale, group);
   }
   // mlm
   for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);

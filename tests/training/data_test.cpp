@@ -69,7 +69,8 @@ TEST(Data, ScoredPairsReadStsbReleaseFormat) {
   EXPECT_EQ(ex[0].source, 0);
   // A second file: its examples carry its index (cosent --cosent-within-files groups by it).
   write_text(dir.file("more.tsv"), "A bird flies.\tA bird is flying.\t4.5\n");
-  auto both = load_examples({dir.file("sts.csv"), dir.file("more.tsv")}, DataFormat::kScoredPairs, tok);
+  auto both =
+      load_examples({dir.file("sts.csv"), dir.file("more.tsv")}, DataFormat::kScoredPairs, tok);
   ASSERT_EQ(both.size(), 3u);
   EXPECT_EQ(both[1].source, 0);
   EXPECT_EQ(both[2].source, 1);

@@ -57,7 +57,8 @@ json write_tiny_recipe(const ScratchDir& dir) {
                                {"lr", 1e-3},
                                {"eval_every", 3},
                                {"save_every", 0},
-                               {"cosent_within_files", true},  // read for every stage, used by cosent
+                               // read for every stage, used by cosent ones
+                               {"cosent_within_files", true},
                                {"keep_if_worse", true}},
                               {{"name", "unsup"},
                                {"objective", "unsup"},
@@ -65,7 +66,9 @@ json write_tiny_recipe(const ScratchDir& dir) {
                                {"steps", 4},
                                {"batch_size", 16},
                                {"save_every", 0}},
-                              {{"lexical_weight", 0.3}, {"table", "embeddings"}, {"keep_if_worse", true}}})}};
+                              {{"lexical_weight", 0.3},
+                               {"table", "embeddings"},
+                               {"keep_if_worse", true}}})}};
 }
 
 TEST(Recipe, RunsTheWholePipelineAndCachesEveryStep) {

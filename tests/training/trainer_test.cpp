@@ -106,7 +106,10 @@ TEST(Trainer, EveryObjectiveRunsAndMlmCanStartUnsup) {
   // --cosent-within-files: two files, each with one score throughout. Ranked within each file
   // there is nothing to order (loss log 1 = 0 at every step); ranked across files there is.
   std::vector<std::string> low, high;
-  for (size_t i = 0; i < pairs.size(); ++i) (i % 2 ? high : low).push_back(pairs[i] + (i % 2 ? "\t5" : "\t1"));
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    if (i % 2) high.push_back(pairs[i] + "\t5");
+    else low.push_back(pairs[i] + "\t1");
+  }
   test::write_lines(dir.file("low.txt"), low);
   test::write_lines(dir.file("high.txt"), high);
   TrainConfig mixed = tiny_config(dir.file("low.txt"), dir.file("mixed"));
@@ -118,7 +121,8 @@ TEST(Trainer, EveryObjectiveRunsAndMlmCanStartUnsup) {
   within.output = dir.file("within");
   within.cosent_within_files = true;
   EXPECT_EQ(train_model(within).final_loss, 0.0);
-  for (const auto& [step, loss] : loss_curve(within.output)) EXPECT_EQ(loss, 0.0) << "step " << step;
+  for (const auto& [step, loss] : loss_curve(within.output))
+    EXPECT_EQ(loss, 0.0) << "step " << step;
 }
 
 TEST(Trainer, EvalKeepsBestModelAndLast) {
