@@ -84,6 +84,13 @@ class TrainCommand : public Command {
     s->add_flag("--cosent-within-files", cfg_.cosent_within_files,
                 "cosent: rank only pairs from the same data file against each other (files "
                 "whose scores are on different scales, e.g. STS-B and SICK)");
+    s->add_option("--cosent-ibn-weight", cfg_.cosent_ibn_weight,
+                  "cosent: weight of an in-batch-negative term (pairs scored >= "
+                  "--cosent-ibn-min-score are positives, the batch's other sentences negatives)")
+        ->capture_default_str();
+    s->add_option("--cosent-ibn-min-score", cfg_.cosent_ibn_min_score,
+                  "cosent: gold score from which a pair is a positive for the in-batch term")
+        ->capture_default_str();
     s->add_option("--mlm-probability", cfg_.mlm_probability, "mlm: masked fraction")
         ->capture_default_str();
     s->add_option("--log-every", cfg_.log_every, "Steps between log records")

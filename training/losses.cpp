@@ -46,6 +46,22 @@ torch::Tensor cosent_loss(const torch::Tensor& a, const torch::Tensor& b, const 
   return torch::logsumexp(flat, 0);
 }
 
+torch::Tensor scored_in_batch_loss(const torch::Tensor& a, const torch::Tensor& b,
+                                   const torch::Tensor& gold, double min_score,
+                                   double temperature) {
+  TORCH_CHECK(a.sizes() == b.sizes() && a.dim() == 2, "scored_in_batch: a and b must be [B, D]");
+  auto positive = gold.to(torch::kFloat32).ge(min_score).cpu();
+  auto hi = positive.nonzero().flatten();
+  if (hi.numel() == 0) return (a.sum() + b.sum()) * 0.0;
+  auto lo = positive.logical_not().nonzero().flatten();
+  // Positives first, so that candidate i is anchor i's positive; the rest are negatives.
+  auto order = torch::cat({hi, lo}).to(a.device());
+  hi = hi.to(a.device());
+  auto ab = info_nce_loss(a.index_select(0, hi), b.index_select(0, order), temperature);
+  auto ba = info_nce_loss(b.index_select(0, hi), a.index_select(0, order), temperature);
+  return (ab + ba) * 0.5;
+}
+
 std::pair<torch::Tensor, torch::Tensor> mask_tokens(const torch::Tensor& ids, const torch::Tensor& mask,
                                                     int64_t vocab_size, double probability,
                                                     at::Generator generator) {

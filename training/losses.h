@@ -24,6 +24,13 @@ torch::Tensor info_nce_loss(const torch::Tensor& anchors, const torch::Tensor& c
 torch::Tensor cosent_loss(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& gold,
                           double scale = 20.0, const torch::Tensor& group = {});
 
+// In-batch negatives for scored pairs: each pair with gold >= min_score is a positive, every
+// other pair's sentence in the batch a negative (symmetric InfoNCE, a -> b and b -> a, at
+// `temperature`). Pairs below min_score serve only as negatives. Returns 0 (with a gradient
+// path) when no pair reaches min_score.
+torch::Tensor scored_in_batch_loss(const torch::Tensor& a, const torch::Tensor& b,
+                                   const torch::Tensor& gold, double min_score, double temperature);
+
 // BERT-style masking: of the real, non-special tokens, `probability` are chosen; 80% become
 // [MASK], 10% a random piece, 10% stay. Returns {input ids, labels (-100 where not chosen)}.
 // Uses `generator` so that masking is reproducible.

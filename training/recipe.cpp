@@ -490,6 +490,8 @@ TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const st
   section.read("mlm_probability", c.mlm_probability);
   section.read("cosent_scale", c.cosent_scale);
   section.read("cosent_within_files", c.cosent_within_files);
+  section.read("cosent_ibn_weight", c.cosent_ibn_weight);
+  section.read("cosent_ibn_min_score", c.cosent_ibn_min_score);
   section.read("log_every", c.log_every);
   section.read("device", c.device);
   section.check_keys();

@@ -73,6 +73,7 @@ void TrainConfig::validate() const {
   require(grad_clip >= 0, "gradient clip must be >= 0");
   require(log_every > 0, "log interval must be > 0");
   require(mlm_probability > 0 && mlm_probability < 1, "mlm probability must be in (0, 1)");
+  require(cosent_ibn_weight >= 0, "--cosent-ibn-weight must be >= 0");
   require(keep_checkpoints >= 1, "keep_checkpoints must be >= 1");
   if (tokenizer.size()) encoder.validate();
   pooling_for(pooling).validate();
@@ -116,7 +117,9 @@ void to_json(nlohmann::json& j, const TrainConfig& c) {
                      {"hard_negative_weight", c.hard_negative_weight},
                      {"mlm_probability", c.mlm_probability},
                      {"cosent_scale", c.cosent_scale},
-                     {"cosent_within_files", c.cosent_within_files}};
+                     {"cosent_within_files", c.cosent_within_files},
+                     {"cosent_ibn_weight", c.cosent_ibn_weight},
+                     {"cosent_ibn_min_score", c.cosent_ibn_min_score}};
 }
 
 namespace {
@@ -388,8 +391,13 @@ torch::Tensor Trainer::step_loss(const std::vector<size_t>& batch, int64_t step,
     *tokens = tb.tokens;
     auto z = encoder_->encode(tb.ids, tb.mask, true);
     const torch::Tensor group = source.empty() ? torch::Tensor() : torch::tensor(source);
-    return cosent_loss(z.narrow(0, 0, B), z.narrow(0, B, B), torch::tensor(gold),
-                       cfg_.cosent_scale, group);
+    const auto a = z.narrow(0, 0, B), b = z.narrow(0, B, B);
+    const auto g = torch::tensor(gold);
+    auto loss = cosent_loss(a, b, g, cfg_.cosent_scale, group);
+    if (cfg_.cosent_ibn_weight > 0)
+      loss = loss + cfg_.cosent_ibn_weight *
+                        scored_in_batch_loss(a, b, g, cfg_.cosent_ibn_min_score, cfg_.temperature);
+    return loss;
   }
   // mlm
   for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);

@@ -89,6 +89,30 @@ TEST(CoSent, GroupsCompareOnlyPairsOfTheSameGroup) {
   EXPECT_NEAR(cosent_loss(a, b, gold, s, torch::tensor({0L, 1L, 2L})).item<double>(), 0.0, 1e-6);
 }
 
+TEST(ScoredInBatch, MatchesHandComputedValue) {
+  // Pairs 0 and 2 reach min_score 4 and are positives; pair 1 serves only as a negative.
+  auto a = torch::tensor({{1.0f, 0.0f}, {0.0f, 1.0f}, {1.0f, 1.0f}});
+  auto b = torch::tensor({{2.0f, 0.0f}, {0.0f, 1.0f}, {-1.0f, 1.0f}});
+  auto gold = torch::tensor({5.0f, 1.0f, 4.5f});
+  const double r = 1 / std::sqrt(2.0), t = 0.5;
+  // Cross-entropy of one anchor: its positive's cosine against all three candidates'.
+  auto ce = [t](double pos, double n1, double n2) {
+    return -pos / t + std::log(std::exp(pos / t) + std::exp(n1 / t) + std::exp(n2 / t));
+  };
+  // a -> b: a0 (b0 1, b2 -r, b1 0), a2 (b2 0, b0 r, b1 r); b -> a: b0 (a0 1, a2 r, a1 0),
+  // b2 (a2 0, a0 -r, a1 r).
+  const double ab = (ce(1, -r, 0) + ce(0, r, r)) / 2, ba = (ce(1, r, 0) + ce(0, -r, r)) / 2;
+  EXPECT_NEAR(scored_in_batch_loss(a, b, gold, 4.0, t).item<double>(), (ab + ba) / 2, 1e-5);
+  // Every pair a positive: pair 1 becomes one too, and its near-perfect match lowers the loss.
+  EXPECT_LT(scored_in_batch_loss(a, b, gold, 0.0, t).item<double>(), (ab + ba) / 2);
+  // No positive: zero, and still differentiable.
+  auto x = a.clone().requires_grad_(true);
+  auto none = scored_in_batch_loss(x, b, gold, 6.0, t);
+  EXPECT_EQ(none.item<double>(), 0.0);
+  none.backward();
+  EXPECT_TRUE(x.grad().defined());
+}
+
 TEST(Mlm, MasksOnlyRealPiecesAtTheRequestedRate) {
   const int64_t B = 64, T = 40, V = 500;
   auto ids = torch::randint(kNumSpecialTokens, V, {B, T}, torch::kLong);

@@ -59,6 +59,7 @@ json write_tiny_recipe(const ScratchDir& dir) {
                                {"save_every", 0},
                                // read for every stage, used by cosent ones
                                {"cosent_within_files", true},
+                               {"cosent_ibn_weight", 0.5},
                                {"keep_if_worse", true}},
                               {{"name", "unsup"},
                                {"objective", "unsup"},
@@ -107,6 +108,7 @@ TEST(Recipe, RunsTheWholePipelineAndCachesEveryStep) {
   const json stage = json::parse(test::read_text(out + "/work/stages/01-pairs/train_config.json"));
   EXPECT_EQ(stage["batch_size"], 16);
   EXPECT_EQ(stage["cosent_within_files"], true);
+  EXPECT_DOUBLE_EQ(stage["cosent_ibn_weight"].get<double>(), 0.5);
   // The last stage added the lexical path (kept whatever its dev: keep_if_worse).
   const json& lexical = report["steps"][6];
   EXPECT_EQ(lexical["name"], "03-lexical");

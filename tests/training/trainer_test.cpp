@@ -123,6 +123,14 @@ TEST(Trainer, EveryObjectiveRunsAndMlmCanStartUnsup) {
   EXPECT_EQ(train_model(within).final_loss, 0.0);
   for (const auto& [step, loss] : loss_curve(within.output))
     EXPECT_EQ(loss, 0.0) << "step " << step;
+  // --cosent-ibn-weight adds the in-batch term: the pairs scored 5 become positives against the
+  // batch's other sentences, so the loss is no longer 0.
+  TrainConfig ibn = within;
+  ibn.output = dir.file("ibn");
+  ibn.cosent_ibn_weight = 1.0;
+  EXPECT_GT(train_model(ibn).final_loss, 0.1);
+  ibn.cosent_ibn_weight = -1.0;
+  EXPECT_THROW(ibn.validate(), std::invalid_argument);
 }
 
 TEST(Trainer, EvalKeepsBestModelAndLast) {
