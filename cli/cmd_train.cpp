@@ -85,8 +85,9 @@ class TrainCommand : public Command {
                 "cosent: rank only pairs from the same data file against each other (files "
                 "whose scores are on different scales, e.g. STS-B and SICK)");
     s->add_option("--cosent-ibn-weight", cfg_.cosent_ibn_weight,
-                  "cosent: weight of an in-batch-negative term (pairs scored >= "
-                  "--cosent-ibn-min-score are positives, the batch's other sentences negatives)")
+                  "cosent: weight of an in-batch-negative InfoNCE term at --temperature (pairs "
+                  "scored >= --cosent-ibn-min-score are positives, the batch's other sentences "
+                  "negatives)")
         ->capture_default_str();
     s->add_option("--cosent-ibn-min-score", cfg_.cosent_ibn_min_score,
                   "cosent: gold score from which a pair is a positive for the in-batch term")

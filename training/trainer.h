@@ -49,7 +49,7 @@ struct TrainConfig {
   double mlm_probability = 0.15;        // mlm: fraction of tokens masked
   double cosent_scale = 20.0;           // cosent: lambda
   bool cosent_within_files = false;     // cosent: compare only pairs from the same data file
-  double cosent_ibn_weight = 0.0;       // cosent: weight of an in-batch-negative InfoNCE term
+  double cosent_ibn_weight = 0.0;       // cosent: weight of an in-batch InfoNCE term (temperature)
   double cosent_ibn_min_score = 4.0;    // cosent: gold score that makes a pair a positive for it
   int threads = 0;                      // CPU threads (0 = all cores)
   int keep_checkpoints = 2;             // newest checkpoints kept
