@@ -92,6 +92,10 @@ class TrainCommand : public Command {
     s->add_option("--cosent-ibn-min-score", cfg_.cosent_ibn_min_score,
                   "cosent: gold score from which a pair is a positive for the in-batch term")
         ->capture_default_str();
+    s->add_option("--token-dropout", cfg_.token_dropout,
+                  "unsup, sup, cosent: each training token is cut off (left out of attention and "
+                  "pooling) with this probability, a regulariser (0 = off)")
+        ->capture_default_str();
     s->add_option("--mlm-probability", cfg_.mlm_probability, "mlm: masked fraction")
         ->capture_default_str();
     s->add_option("--log-every", cfg_.log_every, "Steps between log records")

@@ -62,6 +62,14 @@ torch::Tensor scored_in_batch_loss(const torch::Tensor& a, const torch::Tensor& 
   return (ab + ba) * 0.5;
 }
 
+torch::Tensor drop_tokens(const torch::Tensor& ids, const torch::Tensor& mask, double probability,
+                          at::Generator generator) {
+  auto keep = mask.to(torch::kBool);
+  auto r = at::rand(ids.sizes(), generator, torch::TensorOptions().dtype(torch::kFloat32));
+  auto dropped = keep & ids.ge(kNumSpecialTokens) & r.to(ids.device()).lt(probability);
+  return keep & dropped.logical_not();
+}
+
 std::pair<torch::Tensor, torch::Tensor> mask_tokens(const torch::Tensor& ids, const torch::Tensor& mask,
                                                     int64_t vocab_size, double probability,
                                                     at::Generator generator) {

@@ -31,6 +31,12 @@ torch::Tensor cosent_loss(const torch::Tensor& a, const torch::Tensor& b, const 
 torch::Tensor scored_in_batch_loss(const torch::Tensor& a, const torch::Tensor& b,
                                    const torch::Tensor& gold, double min_score, double temperature);
 
+// Token cut-off (a data augmentation): each real, non-special token leaves the attention mask
+// with `probability`, so attention and pooling skip it ([CLS] and [SEP] always stay). Returns the
+// new mask (bool). Uses `generator` so that it is reproducible.
+torch::Tensor drop_tokens(const torch::Tensor& ids, const torch::Tensor& mask, double probability,
+                          at::Generator generator);
+
 // BERT-style masking: of the real, non-special tokens, `probability` are chosen; 80% become
 // [MASK], 10% a random piece, 10% stay. Returns {input ids, labels (-100 where not chosen)}.
 // Uses `generator` so that masking is reproducible.

@@ -492,6 +492,7 @@ TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const st
   section.read("cosent_within_files", c.cosent_within_files);
   section.read("cosent_ibn_weight", c.cosent_ibn_weight);
   section.read("cosent_ibn_min_score", c.cosent_ibn_min_score);
+  section.read("token_dropout", c.token_dropout);
   section.read("log_every", c.log_every);
   section.read("device", c.device);
   section.check_keys();

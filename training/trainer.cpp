@@ -74,6 +74,7 @@ void TrainConfig::validate() const {
   require(log_every > 0, "log interval must be > 0");
   require(mlm_probability > 0 && mlm_probability < 1, "mlm probability must be in (0, 1)");
   require(cosent_ibn_weight >= 0, "--cosent-ibn-weight must be >= 0");
+  require(token_dropout >= 0 && token_dropout < 1, "--token-dropout must be in [0, 1)");
   require(keep_checkpoints >= 1, "keep_checkpoints must be >= 1");
   if (tokenizer.size()) encoder.validate();
   pooling_for(pooling).validate();
@@ -119,7 +120,8 @@ void to_json(nlohmann::json& j, const TrainConfig& c) {
                      {"cosent_scale", c.cosent_scale},
                      {"cosent_within_files", c.cosent_within_files},
                      {"cosent_ibn_weight", c.cosent_ibn_weight},
-                     {"cosent_ibn_min_score", c.cosent_ibn_min_score}};
+                     {"cosent_ibn_min_score", c.cosent_ibn_min_score},
+                     {"token_dropout", c.token_dropout}};
 }
 
 namespace {
@@ -351,12 +353,22 @@ torch::Tensor Trainer::step_loss(const std::vector<size_t>& batch, int64_t step,
   const int64_t B = static_cast<int64_t>(batch.size());
   std::vector<const std::vector<int>*> rows;
   compat::AutocastGuard autocast(device_.is_cuda() ? at::kCUDA : at::kCPU, cfg_.bf16);
+  // The batch of an unsup/sup/cosent step, with --token-dropout's cut-off applied to its mask.
+  auto contrast_batch = [&]() {
+    TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
+    *tokens = tb.tokens;
+    if (cfg_.token_dropout > 0) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg_.seed * 1000003ull +
+                                                          static_cast<uint64_t>(step) + 7);
+      tb.mask = drop_tokens(tb.ids, tb.mask, cfg_.token_dropout, gen);
+    }
+    return tb;
+  };
   if (cfg_.objective == "unsup") {
     // Each sentence twice in one forward pass: independent dropout masks make the two views.
     for (int view = 0; view < 2; ++view)
       for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);
-    TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
-    *tokens = tb.tokens;
+    TensorBatch tb = contrast_batch();
     auto z = encoder_->encode(tb.ids, tb.mask, true);
     return info_nce_loss(z.narrow(0, 0, B), z.narrow(0, B, B), cfg_.temperature);
   }
@@ -371,8 +383,7 @@ torch::Tensor Trainer::step_loss(const std::vector<size_t>& batch, int64_t step,
         rows.push_back(&ex.texts[2]);
       }
     }
-    TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
-    *tokens = tb.tokens;
+    TensorBatch tb = contrast_batch();
     auto z = encoder_->encode(tb.ids, tb.mask, true);
     auto candidates = z.narrow(0, B, z.size(0) - B);
     return info_nce_loss(z.narrow(0, 0, B), candidates, cfg_.temperature,
@@ -387,8 +398,7 @@ torch::Tensor Trainer::step_loss(const std::vector<size_t>& batch, int64_t step,
       gold.push_back(examples_[i].score);
       if (cfg_.cosent_within_files) source.push_back(examples_[i].source);
     }
-    TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
-    *tokens = tb.tokens;
+    TensorBatch tb = contrast_batch();
     auto z = encoder_->encode(tb.ids, tb.mask, true);
     const torch::Tensor group = source.empty() ? torch::Tensor() : torch::tensor(source);
     const auto a = z.narrow(0, 0, B), b = z.narrow(0, B, B);

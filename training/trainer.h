@@ -51,6 +51,7 @@ struct TrainConfig {
   bool cosent_within_files = false;     // cosent: compare only pairs from the same data file
   double cosent_ibn_weight = 0.0;       // cosent: weight of an in-batch InfoNCE term (temperature)
   double cosent_ibn_min_score = 4.0;    // cosent: gold score that makes a pair a positive for it
+  double token_dropout = 0.0;           // unsup/sup/cosent: per-token cut-off probability
   int threads = 0;                      // CPU threads (0 = all cores)
   int keep_checkpoints = 2;             // newest checkpoints kept
   bool progress = true;                 // progress lines on stderr

@@ -141,5 +141,29 @@ TEST(Mlm, MasksOnlyRealPiecesAtTheRequestedRate) {
   EXPECT_TRUE(mask_tokens(ids, mask, V, 0.15, gen2).first.equal(input));
 }
 
+TEST(TokenCutoff, DropsOnlyRealPiecesAtTheRequestedRate) {
+  const int64_t B = 64, T = 40, V = 500;
+  auto ids = torch::randint(kNumSpecialTokens, V, {B, T}, torch::kLong);
+  ids.select(1, 0).fill_(kClsId);
+  auto mask = torch::ones({B, T}, torch::kBool);
+  mask.narrow(1, 30, 10).fill_(false);  // padding
+  ids.narrow(1, 30, 10).fill_(kPadId);
+  ids.select(1, 29).fill_(kSepId);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  auto kept = drop_tokens(ids, mask, 0.2, gen);
+  ASSERT_EQ(kept.scalar_type(), torch::kBool);
+  // [CLS] and [SEP] stay; padding stays out.
+  EXPECT_TRUE(kept.select(1, 0).all().item<bool>());
+  EXPECT_TRUE(kept.select(1, 29).all().item<bool>());
+  EXPECT_FALSE(kept.narrow(1, 30, 10).any().item<bool>());
+  const double rate = 1.0 - kept.narrow(1, 1, 28).sum().item<double>() / (B * 28.0);
+  EXPECT_NEAR(rate, 0.2, 0.03);
+  // Same generator seed -> same cut-off; probability 0 keeps the mask as it was.
+  auto gen2 = at::make_generator<at::CPUGeneratorImpl>(7);
+  EXPECT_TRUE(drop_tokens(ids, mask, 0.2, gen2).equal(kept));
+  auto gen3 = at::make_generator<at::CPUGeneratorImpl>(7);
+  EXPECT_TRUE(drop_tokens(ids, mask, 0.0, gen3).equal(mask));
+}
+
 }  // namespace
 }  // namespace sembed

@@ -60,6 +60,7 @@ json write_tiny_recipe(const ScratchDir& dir) {
                                // read for every stage, used by cosent ones
                                {"cosent_within_files", true},
                                {"cosent_ibn_weight", 0.5},
+                               {"token_dropout", 0.1},
                                {"keep_if_worse", true}},
                               {{"name", "unsup"},
                                {"objective", "unsup"},
@@ -109,6 +110,7 @@ TEST(Recipe, RunsTheWholePipelineAndCachesEveryStep) {
   EXPECT_EQ(stage["batch_size"], 16);
   EXPECT_EQ(stage["cosent_within_files"], true);
   EXPECT_DOUBLE_EQ(stage["cosent_ibn_weight"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(stage["token_dropout"].get<double>(), 0.1);
   // The last stage added the lexical path (kept whatever its dev: keep_if_worse).
   const json& lexical = report["steps"][6];
   EXPECT_EQ(lexical["name"], "03-lexical");

@@ -131,6 +131,17 @@ TEST(Trainer, EveryObjectiveRunsAndMlmCanStartUnsup) {
   EXPECT_GT(train_model(ibn).final_loss, 0.1);
   ibn.cosent_ibn_weight = -1.0;
   EXPECT_THROW(ibn.validate(), std::invalid_argument);
+
+  // --token-dropout: a cosent run with token cut-off trains; the probability must be in [0, 1).
+  TrainConfig cutoff = tiny_config(dir.file("scored.txt"), dir.file("cutoff"));
+  cutoff.objective = "cosent";
+  cutoff.steps = 4;
+  cutoff.token_dropout = 0.2;
+  EXPECT_TRUE(std::isfinite(train_model(cutoff).final_loss));
+  cutoff.token_dropout = 1.0;
+  EXPECT_THROW(cutoff.validate(), std::invalid_argument);
+  cutoff.token_dropout = -0.1;
+  EXPECT_THROW(cutoff.validate(), std::invalid_argument);
 }
 
 TEST(Trainer, EvalKeepsBestModelAndLast) {
