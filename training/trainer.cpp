@@ -358,6 +358,7 @@ torch::Tensor Trainer::step_loss(const std::vector<size_t>& batch, int64_t step,
     TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
     *tokens = tb.tokens;
     if (cfg_.token_dropout > 0) {
+      // Seeded per step (resumed runs cut the same tokens), offset from --objective mlm's stream.
       auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg_.seed * 1000003ull +
                                                           static_cast<uint64_t>(step) + 7);
       tb.mask = drop_tokens(tb.ids, tb.mask, cfg_.token_dropout, gen);
