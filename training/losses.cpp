@@ -6,6 +6,21 @@ namespace sembed {
 
 namespace F = torch::nn::functional;
 
+namespace {
+
+// Positions of a padded batch that hold a real piece (in the mask, not a special token).
+torch::Tensor real_pieces(const torch::Tensor& ids, const torch::Tensor& mask) {
+  return mask.to(torch::kBool) & ids.ge(kNumSpecialTokens);
+}
+
+// One uniform draw per position, from `generator` (CPU), on the ids' device.
+torch::Tensor uniform_like(const torch::Tensor& ids, at::Generator& generator) {
+  return at::rand(ids.sizes(), generator, torch::TensorOptions().dtype(torch::kFloat32))
+      .to(ids.device());
+}
+
+}  // namespace
+
 torch::Tensor info_nce_loss(const torch::Tensor& anchors, const torch::Tensor& candidates,
                             double temperature, const torch::Tensor& hard_index,
                             double hard_negative_weight) {
@@ -64,23 +79,20 @@ torch::Tensor scored_in_batch_loss(const torch::Tensor& a, const torch::Tensor& 
 
 torch::Tensor drop_tokens(const torch::Tensor& ids, const torch::Tensor& mask, double probability,
                           at::Generator generator) {
-  auto keep = mask.to(torch::kBool);
-  auto r = at::rand(ids.sizes(), generator, torch::TensorOptions().dtype(torch::kFloat32));
-  auto dropped = keep & ids.ge(kNumSpecialTokens) & r.to(ids.device()).lt(probability);
-  return keep & dropped.logical_not();
+  auto dropped = real_pieces(ids, mask) & uniform_like(ids, generator).lt(probability);
+  return mask.to(torch::kBool) & dropped.logical_not();
 }
 
 std::pair<torch::Tensor, torch::Tensor> mask_tokens(const torch::Tensor& ids, const torch::Tensor& mask,
                                                     int64_t vocab_size, double probability,
                                                     at::Generator generator) {
-  auto opts = torch::TensorOptions().dtype(torch::kFloat32);
-  auto real = mask.to(torch::kBool) & ids.ge(kNumSpecialTokens);
-  auto r = at::rand(ids.sizes(), generator, opts).to(ids.device());
+  auto real = real_pieces(ids, mask);
+  auto r = uniform_like(ids, generator);
   auto chosen = real & r.lt(probability);
   // Ensure at least one target per batch so the loss is defined.
   if (!chosen.any().item<bool>()) chosen = real & r.le(r.masked_fill(real.logical_not(), 2.0).min());
   auto labels = ids.masked_fill(chosen.logical_not(), -100);
-  auto action = at::rand(ids.sizes(), generator, opts).to(ids.device());
+  auto action = uniform_like(ids, generator);
   auto random_ids = at::randint(kNumSpecialTokens, vocab_size, ids.sizes(), generator,
                                 torch::TensorOptions().dtype(torch::kLong)).to(ids.device());
   auto input = ids.clone();

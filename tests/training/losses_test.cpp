@@ -113,14 +113,21 @@ TEST(ScoredInBatch, MatchesHandComputedValue) {
   EXPECT_TRUE(x.grad().defined());
 }
 
-TEST(Mlm, MasksOnlyRealPiecesAtTheRequestedRate) {
-  const int64_t B = 64, T = 40, V = 500;
+// The augmentation tests' batch: B rows of T positions, [CLS] at 0, real pieces at 1-28, [SEP] at
+// 29, padding at 30-39.
+constexpr int64_t B = 64, T = 40, V = 500;
+std::pair<torch::Tensor, torch::Tensor> augmentation_batch() {
   auto ids = torch::randint(kNumSpecialTokens, V, {B, T}, torch::kLong);
   ids.select(1, 0).fill_(kClsId);
   auto mask = torch::ones({B, T}, torch::kBool);
   mask.narrow(1, 30, 10).fill_(false);  // padding
   ids.narrow(1, 30, 10).fill_(kPadId);
   ids.select(1, 29).fill_(kSepId);
+  return {ids, mask};
+}
+
+TEST(Mlm, MasksOnlyRealPiecesAtTheRequestedRate) {
+  const auto [ids, mask] = augmentation_batch();
   auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
   auto [input, labels] = mask_tokens(ids, mask, V, 0.15, gen);
   auto chosen = labels.ne(-100);
@@ -142,13 +149,7 @@ TEST(Mlm, MasksOnlyRealPiecesAtTheRequestedRate) {
 }
 
 TEST(TokenCutoff, DropsOnlyRealPiecesAtTheRequestedRate) {
-  const int64_t B = 64, T = 40, V = 500;
-  auto ids = torch::randint(kNumSpecialTokens, V, {B, T}, torch::kLong);
-  ids.select(1, 0).fill_(kClsId);
-  auto mask = torch::ones({B, T}, torch::kBool);
-  mask.narrow(1, 30, 10).fill_(false);  // padding
-  ids.narrow(1, 30, 10).fill_(kPadId);
-  ids.select(1, 29).fill_(kSepId);
+  const auto [ids, mask] = augmentation_batch();
   auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
   auto kept = drop_tokens(ids, mask, 0.2, gen);
   ASSERT_EQ(kept.scalar_type(), torch::kBool);
