@@ -8,6 +8,12 @@ find_package(PkgConfig REQUIRED)
 
 # LibTorch: Debian's libtorch-dev (CPU) or, on the CUDA machine, pip torch's CMake package
 # (pass -DCMAKE_PREFIX_PATH=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')).
+# pip torch's CUDA config looks for the NVTX3 headers in PyTorch's own source tree unless told to
+# use the system's (the CUDA toolkit ships them); without them it links a CUDA::nvToolsExt target
+# that recent CUDA toolkits may not define. Neither matters for CPU builds.
+if(NOT DEFINED USE_SYSTEM_NVTX)
+  set(USE_SYSTEM_NVTX ON)
+endif()
 find_package(Torch REQUIRED)
 # Torch's flags carry the C++ ABI choice; every TU must agree on it.
 separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
@@ -16,6 +22,10 @@ add_library(sembed_torch INTERFACE)
 target_link_libraries(sembed_torch INTERFACE ${TORCH_LIBRARIES})
 if(TARGET torch_cuda)
   set(SEMBED_HAVE_CUDA ON)
+  if(NOT TARGET CUDA::nvToolsExt)
+    # Named by torch's config when it found no NVTX3 headers; sembed makes no NVTX calls.
+    add_library(CUDA::nvToolsExt INTERFACE IMPORTED)
+  endif()
   # Nothing in sembed calls into libtorch_cuda directly: without this the linker's --as-needed
   # drops it and torch::cuda::is_available() says false.
   target_link_libraries(sembed_torch INTERFACE "-Wl,--no-as-needed" torch_cuda "-Wl,--as-needed")
@@ -47,8 +57,10 @@ if(SEMBED_BUILD_TESTS)
     set(INSTALL_GTEST OFF CACHE BOOL "" FORCE)
     set(BUILD_GMOCK OFF CACHE BOOL "" FORCE)
     add_subdirectory(${SEMBED_GTEST_SOURCE_DIR} ${CMAKE_BINARY_DIR}/googletest EXCLUDE_FROM_ALL)
-    add_library(GTest::gtest ALIAS gtest)
-    add_library(GTest::gtest_main ALIAS gtest_main)
+    if(NOT TARGET GTest::gtest)  # GoogleTest >= 1.11 defines these aliases itself
+      add_library(GTest::gtest ALIAS gtest)
+      add_library(GTest::gtest_main ALIAS gtest_main)
+    endif()
   else()
     find_package(GTest REQUIRED)
   endif()

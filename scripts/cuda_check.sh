@@ -1,45 +1,180 @@
 #!/usr/bin/env bash
-# Builds sembed on the CUDA machine against its pip torch (LibTorch 2.x) with Debian packages
-# carried in .device-deps/debs (ICU, nlohmann-json, googletest source, cpp-httplib and its
-# dependencies, CLI11, hnswlib) and the SentencePiece source in .deps/, then runs the CUDA tests
-# and the GPU training benchmark. Everything it prints also lands in $OUT (when set).
+# The CUDA machine's whole check, in one call: builds sembed against that machine's pip torch
+# (LibTorch 2.x) with Debian packages carried in .device-deps/debs (ICU, nlohmann-json,
+# googletest source, cpp-httplib and its dependencies, CLI11, hnswlib, pkgconf) and the
+# SentencePiece source in .deps/, then
+#   1. bench: bench/train_bench (base preset, batch 128 x length 32, bf16) and, in the same run,
+#      the same step in Python PyTorch and in transformers' BertModel (bench/train_step_baseline.py);
+#   2. tests: the whole GoogleTest suite (the CUDA tests compare the GPU against the CPU);
+#   3. recipes (when .device-deps/recipe exists, see scripts/fetch_device_deps.sh --recipe-work):
+#      recipes/supervised.json and recipes/supervised-cuda.json on the GPU, beside the tests.
+# Everything it prints lands in $OUT/cuda_check.log, results in $OUT (when set: the device tool's
+# folder that comes back).
 #
-#   scripts/fetch_device_deps.sh          # here, once: downloads the .debs
-#   device run: scripts/cuda_check.sh     # there, with carry [".device-deps", ".deps/sentencepiece-0.1.97"]
+#   scripts/fetch_device_deps.sh [--recipe-work runs/supervised/work]   # here, once
+#   device run: scripts/cuda_check.sh        carry [".device-deps", ".deps/sentencepiece-0.1.97"]
+#
+# CUDA_CHECK_BUDGET (seconds, default 570) bounds the whole script (the device tool stops a
+# command at 600 s): each phase gets what is left, the recipes' time limits are scaled to fit.
+# CUDA_CHECK_PHASES (default "bench,tests,recipes") chooses phases; the build always runs
+# (incrementally when build-cuda/ is already there).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 OUT=${OUT:-$ROOT/build-cuda/out}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/cuda_check.log") 2>&1
-t_start=$SECONDS
+BUDGET=${CUDA_CHECK_BUDGET:-570}
+PHASES=${CUDA_CHECK_PHASES:-bench,tests,recipes}
+T0=$SECONDS
+left() { echo $((BUDGET - (SECONDS - T0))); }
+say() { echo "[cuda] +$((SECONDS - T0))s $*"; }
+has_phase() { [[ ",$PHASES," == *",$1,"* ]]; }
+
+say "machine"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || true
+nproc; free -g | head -2
+g++ --version | head -1; cmake --version | head -1
+for t in ninja nvcc pkg-config pkgconf python3 xz; do echo "$t: $(command -v $t || echo missing)"; done
+python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cxx11abi", torch._C._GLIBCXX_USE_CXX11_ABI, torch.cuda.get_device_name(0))' || exit 1
+
+# Carried Debian packages, unpacked into a private sysroot (never into /).
 SYS=$ROOT/.device-sysroot
-rm -rf "$SYS" && mkdir -p "$SYS"
-for f in .device-deps/debs/*.deb; do dpkg-deb -x "$f" "$SYS"; done
+if [[ ! -f $SYS/.complete ]]; then
+  rm -rf "$SYS" && mkdir -p "$SYS"
+  for f in .device-deps/debs/*.deb; do dpkg-deb -x "$f" "$SYS" || exit 1; done
+  touch "$SYS/.complete"
+fi
 LIB=$SYS/usr/lib/x86_64-linux-gnu
 export PKG_CONFIG_LIBDIR=$LIB/pkgconfig:$SYS/usr/share/pkgconfig
 export PKG_CONFIG_SYSROOT_DIR=$SYS
 export LD_LIBRARY_PATH=$LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+PKGCONF=$(command -v pkg-config || command -v pkgconf || echo "$SYS/usr/bin/pkgconf")
+echo "pkg-config: $PKGCONF"
+
 TORCH_PREFIX=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
-TORCH_INC=$(dirname "$TORCH_PREFIX")/../include
-python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "abi", torch._C._GLIBCXX_USE_CXX11_ABI, torch.cuda.get_device_name(0))'
+TORCH_INC=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "include"))')
 STD=17
-if grep -rqs "C++20 or later" "$TORCH_INC/ATen/" "$TORCH_INC/c10/" 2>/dev/null; then STD=20; fi
-echo "[cuda] C++ standard: $STD"
-GEN=(); command -v ninja >/dev/null && GEN=(-G Ninja)
-cmake -S . -B build-cuda "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_STANDARD=$STD \
+if grep -rqs "C++20 or later" "$TORCH_INC/ATen/ATen.h" "$TORCH_INC/c10/" "$TORCH_INC/torch/csrc/api/include/torch/"; then
+  STD=20
+fi
+say "C++ standard: $STD"
+# NVTX3 headers for torch's CUDA config (cmake/Dependencies.cmake sets USE_SYSTEM_NVTX).
+NVCC=$(command -v nvcc || true)
+CUDA_ROOT=${CUDA_HOME:-${NVCC:+$(dirname "$(dirname "$NVCC")")}}
+NVTX=$(find ${CUDA_ROOT:+"$CUDA_ROOT"/include "$CUDA_ROOT"/targets} /usr/local/cuda/include \
+  "$(dirname "$TORCH_INC")/../nvidia" -maxdepth 4 -type d -name nvtx3 2>/dev/null | head -1)
+echo "cuda root: ${CUDA_ROOT:-?}; nvtx3: ${NVTX:-not found}"
+EXTRA=()
+[[ -n $NVTX ]] && EXTRA+=("-Dnvtx3_dir=$(dirname "$NVTX")")
+[[ -n ${CUDA_ROOT:-} ]] && EXTRA+=("-DCUDAToolkit_ROOT=$CUDA_ROOT")
+GEN=(); KEEP=(); command -v ninja >/dev/null && { GEN=(-G Ninja); KEEP=(-- -k 0); }
+export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
+
+say "configure"
+if ! cmake -S . -B build-cuda "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_STANDARD=$STD \
   -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$SYS/usr" -DICU_ROOT="$SYS/usr" \
+  -DPKG_CONFIG_EXECUTABLE="$PKGCONF" \
   -DSEMBED_GTEST_SOURCE_DIR="$SYS/usr/src/googletest" \
   -DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$LIB -Wl,-rpath,$LIB" \
-  -DHNSWLIB_INCLUDE_DIR="$SYS/usr/include" || exit 1
-t_cfg=$SECONDS
-cmake --build build-cuda -j "$(nproc)" || exit 1
-echo "[cuda] build: $((SECONDS - t_cfg)) s"
+  -DHNSWLIB_INCLUDE_DIR="$SYS/usr/include" "${EXTRA[@]}"; then
+  tail -60 build-cuda/CMakeFiles/CMakeError.log 2>/dev/null
+  exit 1
+fi
+say "build"
+timeout $(($(left) - 60)) cmake --build build-cuda -j "$(nproc)" "${KEEP[@]}" 2>&1 |
+  grep -v "^\[[0-9]*/[0-9]*\] Building"
+rc=${PIPESTATUS[0]}
+if [[ $rc != 0 || ! -x build-cuda/sembed ]]; then
+  say "build FAILED (rc $rc)"
+  exit 1
+fi
+say "build done"
 ./build-cuda/sembed --version
 status=0
-# Every test suite runs: the CUDA ones (tests/model/cuda_test.cpp) compare the GPU against the CPU.
-(cd build-cuda && ctest -j 8 --output-on-failure --timeout 300 -E "Npm|OpenAi" 2>&1 | tail -40) || status=1
-./build-cuda/bench/train_bench --preset base --batch-size 128 --seq-len 32 --steps 30 --device cuda \
-  --json "$OUT/train_bench_cuda.json" || status=1
-echo "[cuda] total: $((SECONDS - t_start)) s, status $status"
+
+if has_phase bench; then
+  say "bench: sembed"
+  timeout 120 ./build-cuda/bench/train_bench --preset base --batch-size 128 --seq-len 32 --steps 50 \
+    --device cuda --json "$OUT/train_bench_cuda.json" || status=1
+  timeout 120 ./build-cuda/bench/train_bench --preset base --batch-size 128 --seq-len 32 --steps 50 \
+    --device cuda --fp32 --json "$OUT/train_bench_cuda_fp32.json" || status=1
+  # A larger step for context: how far the step is from the GPU's ceiling once kernels are big.
+  timeout 90 ./build-cuda/bench/train_bench --preset base --batch-size 512 --seq-len 64 --steps 20 \
+    --device cuda --json "$OUT/train_bench_cuda_512x64.json" | grep -E "tokens_per_s|mfu" || status=1
+  say "bench: Python baselines"
+  timeout 150 python3 bench/train_step_baseline.py --preset base --batch-size 128 --seq-len 32 \
+    --steps 50 --device cuda --json "$OUT/train_baseline_cuda.json" || status=1
+  python3 - "$OUT" <<'EOF' || true
+import json, sys, os
+out = sys.argv[1]
+s = json.load(open(os.path.join(out, "train_bench_cuda.json")))
+b = json.load(open(os.path.join(out, "train_baseline_cuda.json")))
+print(f"[cuda] sembed base 128x32 bf16: {s['tokens_per_s']:.0f} tokens/s, "
+      f"{s['model_tflops_per_s']:.1f} TFLOP/s, MFU {100 * s['mfu']:.2f}% of {s['peak_tflops']}")
+for k in ("pytorch", "hf_bert"):
+    r = b.get(k, {})
+    if "tokens_per_s" in r:
+        print(f"[cuda] {k}: {r['tokens_per_s']:.0f} tokens/s; sembed / {k} = "
+              f"{s['tokens_per_s'] / r['tokens_per_s']:.2f}x")
+    else:
+        print(f"[cuda] {k}: {r.get('error')}")
+EOF
+fi
+
+pids=()
+if has_phase recipes && [[ -d .device-deps/recipe/work ]]; then
+  # Each run starts from the carried corpus/tokenizer cache (the machine has no Debian texts).
+  for r in supervised supervised-cuda; do
+    d=runs/cuda-$r
+    if [[ ! -f $d/work/tokenizer.model.done ]]; then
+      mkdir -p "$d/work" && cp -r .device-deps/recipe/work/. "$d/work/" &&
+        python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+          "$d/work/corpus.txt.xz" "$d/work/corpus.txt" && rm "$d/work/corpus.txt.xz"
+    fi
+  done
+  # Stage limits of recipes/supervised-cuda.json add up to 390 s; leave 90 s for init and evals.
+  rem=$(($(left) - 30))
+  scale=$(python3 -c "print(max(0.1, min(1.0, ($rem - 90) / 390)))")
+  say "recipes: $rem s left, supervised-cuda time scale $scale"
+  for r in supervised supervised-cuda; do
+    extra=(); [[ $r == supervised-cuda ]] && extra=(--time-scale "$scale")
+    SEMBED_DATA_DIR=$ROOT/.device-deps/recipe/data timeout "$rem" ./build-cuda/sembed train \
+      --recipe recipes/$r.json --output runs/cuda-$r --device cuda --threads 2 "${extra[@]}" \
+      > "$OUT/recipe-$r.log" 2>&1 &
+    pids+=($!)
+  done
+fi
+
+if has_phase tests; then
+  say "tests"
+  # CLI tests leave --device at auto: on this machine they train and embed on the GPU.
+  (cd build-cuda && SEMBED_THREADS=2 timeout $(($(left) - 20)) ctest -j 8 --timeout 240 \
+    --output-on-failure -E "Npm|OpenAi" > "$OUT/ctest.log" 2>&1); rc=$?
+  grep -E "tests passed|tests failed|Failed|\*\*\*|Skipped|Not Run" "$OUT/ctest.log" | head -60
+  grep -E "^\[ *(OK|SKIPPED|FAILED) *\] Cuda\." "$OUT/ctest.log" || true
+  (cd build-cuda && ctest -N -R Cuda | tail -5)
+  [[ $rc == 0 ]] || status=1
+  say "tests done (ctest rc $rc)"
+fi
+
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}"; rc=$?
+  say "recipe run $i: rc $rc"
+done
+if ((${#pids[@]})); then
+  for r in supervised supervised-cuda; do
+    f=runs/cuda-$r/recipe_report.json
+    [[ -f $f ]] && cp "$f" "$OUT/recipe_report-$r.json"
+    tail -4 "$OUT/recipe-$r.log"
+    python3 - "$f" <<'EOF' || true
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("[cuda]", sys.argv[1], "final:", json.dumps(r.get("final")), "seconds:", round(r.get("seconds", 0)))
+for s in r.get("steps", []):
+    print("   ", {k: v for k, v in s.items() if k in ("step", "stage", "seconds", "dev", "steps", "best_dev", "cached")})
+EOF
+  done
+fi
+say "total, status $status"
 exit $status
