@@ -91,6 +91,10 @@ if [[ $rc != 0 || ! -x build-cuda/sembed ]]; then
 fi
 say "build done"
 ./build-cuda/sembed --version
+# pytorch.org builds export libstdc++ pieces (cmake/Dependencies.cmake): libstdc++ must come first.
+echo "libtorch_cpu exports $(nm -D --defined-only "$(dirname "$TORCH_INC")/lib/libtorch_cpu.so" |
+  c++filt | grep -c 'std::filesystem') std::filesystem symbols; sembed needs:" \
+  $(readelf -d build-cuda/sembed | grep NEEDED | head -3 | grep -o '\[.*\]')
 status=0
 
 if has_phase bench; then
@@ -133,14 +137,15 @@ if has_phase recipes && [[ -d .device-deps/recipe/work ]]; then
           "$d/work/corpus.txt.xz" "$d/work/corpus.txt" && rm "$d/work/corpus.txt.xz"
     fi
   done
-  # Stage limits of recipes/supervised-cuda.json add up to 390 s; leave 90 s for init and evals.
+  # Stage time limits add up to 3000 s (supervised) and 390 s (supervised-cuda): scale them to
+  # what is left, keeping 90 s for the fresh model's and each stage's evaluations.
   rem=$(($(left) - 30))
-  scale=$(python3 -c "print(max(0.1, min(1.0, ($rem - 90) / 390)))")
-  say "recipes: $rem s left, supervised-cuda time scale $scale"
   for r in supervised supervised-cuda; do
-    extra=(); [[ $r == supervised-cuda ]] && extra=(--time-scale "$scale")
+    total=3000; [[ $r == supervised-cuda ]] && total=390
+    scale=$(python3 -c "print(round(max(0.01, min(1.0, ($rem - 90) / $total)), 4))")
+    say "recipe $r: $rem s left, time scale $scale"
     SEMBED_DATA_DIR=$ROOT/.device-deps/recipe/data timeout "$rem" ./build-cuda/sembed train \
-      --recipe recipes/$r.json --output runs/cuda-$r --device cuda --threads 2 "${extra[@]}" \
+      --recipe recipes/$r.json --output runs/cuda-$r --device cuda --threads 4 --time-scale "$scale" \
       > "$OUT/recipe-$r.log" 2>&1 &
     pids+=($!)
   done
@@ -149,7 +154,7 @@ fi
 if has_phase tests; then
   say "tests"
   # CLI tests leave --device at auto: on this machine they train and embed on the GPU.
-  (cd build-cuda && SEMBED_THREADS=2 timeout $(($(left) - 20)) ctest -j 8 --timeout 240 \
+  (cd build-cuda && SEMBED_THREADS=1 timeout $(($(left) - 20)) ctest -j 6 --timeout 240 \
     --output-on-failure -E "Npm|OpenAi" > "$OUT/ctest.log" 2>&1); rc=$?
   grep -E "tests passed|tests failed|Failed|\*\*\*|Skipped|Not Run" "$OUT/ctest.log" | head -60
   grep -E "^\[ *(OK|SKIPPED|FAILED) *\] Cuda\." "$OUT/ctest.log" || true
