@@ -15,19 +15,21 @@ if(NOT DEFINED USE_SYSTEM_NVTX)
   set(USE_SYSTEM_NVTX ON)
 endif()
 find_package(Torch REQUIRED)
-if(Torch_VERSION VERSION_GREATER_EQUAL 2.0)
-  # pytorch.org's LibTorch 2.x (pip wheels, libtorch zips) is built with a devtoolset GCC whose
-  # static libstdc++ parts it exports: std::filesystem among them (pytorch/pytorch#133437). An
-  # executable searches its libraries in DT_NEEDED order, and g++ puts libstdc++ last, so calls
-  # such as std::filesystem::remove_all bound to torch's older copy, which does not match this
-  # compiler's inline code: every checkpoint prune, scratch directory and model directory write
-  # segfaulted. Naming libstdc++ first puts it ahead of torch in the search.
-  add_link_options("LINKER:--push-state,--no-as-needed" "-lstdc++" "LINKER:--pop-state")
-endif()
 # Torch's flags carry the C++ ABI choice; every TU must agree on it.
 separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
 add_compile_options(${_torch_flags})
 add_library(sembed_torch INTERFACE)
+if(Torch_VERSION VERSION_GREATER_EQUAL 2.0)
+  # pytorch.org's LibTorch 2.x (pip wheels, libtorch zips) is built with a devtoolset GCC and
+  # exports the static libstdc++ pieces it carries, std::filesystem among them
+  # (pytorch/pytorch#133437). The linker binds each call to the first library on the command line
+  # that defines it, and g++ puts libstdc++ last, so std::filesystem calls bound to torch's copy,
+  # which does not match this compiler's inline code: every checkpoint prune, scratch directory
+  # and model directory write segfaulted on the CUDA machine. libstdc++ named just before torch
+  # wins (shared: it comes first in the run-time search; static: the calls bind inside sembed).
+  target_link_libraries(sembed_torch INTERFACE
+                        "-Wl,--push-state,--no-as-needed,-lstdc++,--pop-state")
+endif()
 target_link_libraries(sembed_torch INTERFACE ${TORCH_LIBRARIES})
 if(TARGET torch_cuda)
   set(SEMBED_HAVE_CUDA ON)
