@@ -172,7 +172,7 @@ if has_phase tests; then
   fi
   say "tests${PRE:+ (LD_PRELOAD=$PRE)}"
   # CLI tests leave --device at auto: on this machine they train and embed on the GPU.
-  (cd build-cuda && LD_PRELOAD=$PRE SEMBED_THREADS=1 timeout $(($(left) - 20)) ctest -j 6 --timeout 240 \
+  (cd build-cuda && LD_PRELOAD=$PRE SEMBED_THREADS=1 timeout $(($(left) - 15)) ctest -j 8 --timeout 240 \
     --output-on-failure -E "Npm|OpenAi" > "$OUT/ctest.log" 2>&1); rc=$?
   grep -E "tests passed|tests failed|Failed|\*\*\*|Skipped|Not Run" "$OUT/ctest.log" | head -60
   grep -E "^\[ *(OK|SKIPPED|FAILED) *\] Cuda\." "$OUT/ctest.log" || true
