@@ -397,17 +397,29 @@ std::vector<std::vector<SearchHit>> ExactIndex::search(const float* queries, int
   std::vector<at::Tensor> chunks;  // [dim, qn] each
   for (int64_t q0 = 0; q0 < n && n > kSmallBatch; q0 += query_chunk)
     chunks.push_back(q.narrow(0, q0, std::min(query_chunk, n - q0)).t().contiguous());
-  const int threads = std::max(1, at::get_num_threads());
+  // Candidates per worker (each takes a range of blocks), merged below. sembed's own threads, not
+  // at::parallel_for: that template is compiled into sembed, so without -fopenmp (the Debian
+  // build) it ran on the calling thread alone, and built against pip torch 2.11 (which brings its
+  // own OpenMP runtime) the two batched-search tests segfaulted where workers picked their state
+  // by at::get_thread_num() -- most likely a team larger than at::get_num_threads() said.
+  const int threads = resolve_threads(impl_->options.threads);
   struct ThreadState {
     std::vector<Candidates> cands;
     std::vector<float> floors;
   };
-  std::vector<ThreadState> local(static_cast<size_t>(threads));
-  for (auto& state : local) {
+  std::mutex local_mutex;
+  std::vector<ThreadState> local;
+  const auto new_state = [&] {
+    ThreadState state;
     state.cands.resize(static_cast<size_t>(n));
     for (auto& c : state.cands) c.cap = std::max<size_t>(256, 4 * static_cast<size_t>(kk));
     state.floors.assign(static_cast<size_t>(n), -std::numeric_limits<float>::infinity());
-  }
+    return state;
+  };
+  const auto keep = [&](ThreadState&& state) {
+    std::lock_guard<std::mutex> lock(local_mutex);
+    local.push_back(std::move(state));
+  };
 
   if (n <= kSmallBatch) {
     // A few queries: one pass of dot products per query over each block (see rows_dot_fp32).
@@ -415,10 +427,10 @@ std::vector<std::vector<SearchHit>> ExactIndex::search(const float* queries, int
         bf16 ? reinterpret_cast<const uint16_t*>(q.data_ptr<at::BFloat16>()) : nullptr;
     const auto* x16 =
         bf16 ? reinterpret_cast<const uint16_t*>(impl_->base.data_ptr<at::BFloat16>()) : nullptr;
-    at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-      ThreadState& mine = local[static_cast<size_t>(std::min(at::get_thread_num(), threads - 1))];
+    parallel_for(static_cast<size_t>(blocks), threads, [&](size_t b0, size_t b1) {
+      ThreadState mine = new_state();
       std::vector<float> scores(static_cast<size_t>(block));
-      for (int64_t b = b0; b < b1; ++b) {
+      for (int64_t b = static_cast<int64_t>(b0); b < static_cast<int64_t>(b1); ++b) {
         const int64_t r0 = b * block;
         const int64_t len = std::min(block, table.rows - r0);
         for (int64_t i = 0; i < n; ++i) {
@@ -430,33 +442,35 @@ std::vector<std::vector<SearchHit>> ExactIndex::search(const float* queries, int
                margin.data() + i);
         }
       }
+      keep(std::move(mine));
     });
   } else {
-    at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-      ThreadState& mine = local[static_cast<size_t>(std::min(at::get_thread_num(), threads - 1))];
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t r0 = b * block;
-        const int64_t len = std::min(block, table.rows - r0);
-        const at::Tensor xb = impl_->base.narrow(0, r0, len);
-        for (size_t c = 0; c < chunks.size(); ++c) {
-          const int64_t q0 = static_cast<int64_t>(c) * query_chunk;
-          const int64_t qn = chunks[c].size(1);
-          const at::Tensor s = at::matmul(xb, chunks[c]).contiguous();  // [len, qn]
-          if (bf16) {
-            const auto* p = reinterpret_cast<const uint16_t*>(s.data_ptr<at::BFloat16>());
-            scan(p, len, qn, r0, mine.cands.data() + q0, mine.floors.data() + q0, kk,
-                 margin.data() + q0);
-          } else {
-            scan(s.data_ptr<float>(), len, qn, r0, mine.cands.data() + q0, mine.floors.data() + q0,
-                 kk, margin.data() + q0);
-          }
+    // Blocks one after another: each matrix product is already spread over the torch threads
+    // (configure_torch_threads above); the scan after it is `dim` times cheaper.
+    ThreadState mine = new_state();
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t r0 = b * block;
+      const int64_t len = std::min(block, table.rows - r0);
+      const at::Tensor xb = impl_->base.narrow(0, r0, len);
+      for (size_t c = 0; c < chunks.size(); ++c) {
+        const int64_t q0 = static_cast<int64_t>(c) * query_chunk;
+        const int64_t qn = chunks[c].size(1);
+        const at::Tensor s = at::matmul(xb, chunks[c]).contiguous();  // [len, qn]
+        if (bf16) {
+          const auto* p = reinterpret_cast<const uint16_t*>(s.data_ptr<at::BFloat16>());
+          scan(p, len, qn, r0, mine.cands.data() + q0, mine.floors.data() + q0, kk,
+               margin.data() + q0);
+        } else {
+          scan(s.data_ptr<float>(), len, qn, r0, mine.cands.data() + q0, mine.floors.data() + q0,
+               kk, margin.data() + q0);
         }
       }
-    });
+    }
+    keep(std::move(mine));
   }
 
-  at::parallel_for(0, n, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
+  parallel_for(static_cast<size_t>(n), threads, [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; ++i) {
       Candidates all;
       all.cap = std::numeric_limits<size_t>::max();
       for (auto& state : local) {
