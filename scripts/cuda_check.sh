@@ -7,7 +7,8 @@
 #      the same step in Python PyTorch and in transformers' BertModel (bench/train_step_baseline.py);
 #   2. tests: the whole GoogleTest suite (the CUDA tests compare the GPU against the CPU);
 #   3. recipes (when .device-deps/recipe exists, see scripts/fetch_device_deps.sh --recipe-work):
-#      recipes/supervised.json and recipes/supervised-cuda.json on the GPU, beside the tests.
+#      recipes/supervised.json and recipes/supervised-cuda.json on the GPU, after the tests (which
+#      would otherwise take the CPU the training steps need).
 # Everything it prints lands in $OUT/cuda_check.log, results in $OUT (when set: the device tool's
 # folder that comes back).
 #
@@ -126,31 +127,6 @@ for k in ("pytorch", "hf_bert"):
 EOF
 fi
 
-pids=()
-if has_phase recipes && [[ -d .device-deps/recipe/work ]]; then
-  # Each run starts from the carried corpus/tokenizer cache (the machine has no Debian texts).
-  for r in supervised supervised-cuda; do
-    d=runs/cuda-$r
-    if [[ ! -f $d/work/tokenizer.model.done ]]; then
-      mkdir -p "$d/work" && cp -r .device-deps/recipe/work/. "$d/work/" &&
-        python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
-          "$d/work/corpus.txt.xz" "$d/work/corpus.txt" && rm "$d/work/corpus.txt.xz"
-    fi
-  done
-  # Stage time limits add up to 3000 s (supervised) and 390 s (supervised-cuda): scale them to
-  # what is left, keeping 90 s for the fresh model's and each stage's evaluations.
-  rem=$(($(left) - 30))
-  for r in supervised supervised-cuda; do
-    total=3000; [[ $r == supervised-cuda ]] && total=390
-    scale=$(python3 -c "print(round(max(0.01, min(1.0, ($rem - 90) / $total)), 4))")
-    say "recipe $r: $rem s left, time scale $scale"
-    SEMBED_DATA_DIR=$ROOT/.device-deps/recipe/data timeout "$rem" ./build-cuda/sembed train \
-      --recipe recipes/$r.json --output runs/cuda-$r --device cuda --threads 4 --time-scale "$scale" \
-      > "$OUT/recipe-$r.log" 2>&1 &
-    pids+=($!)
-  done
-fi
-
 if has_phase tests; then
   # Tests that write files bind std::filesystem; they crash if those calls reach torch's exported
   # copy (cmake/Dependencies.cmake). Check that first; the run-time workaround (libstdc++ preloaded)
@@ -179,6 +155,31 @@ if has_phase tests; then
   (cd build-cuda && ctest -N -R Cuda | tail -5)
   [[ $rc == 0 ]] || status=1
   say "tests done (ctest rc $rc)"
+fi
+
+pids=()
+if has_phase recipes && [[ -d .device-deps/recipe/work ]]; then
+  # Each run starts from the carried corpus/tokenizer cache (the machine has no Debian texts).
+  for r in supervised supervised-cuda; do
+    d=runs/cuda-$r
+    if [[ ! -f $d/work/tokenizer.model.done ]]; then
+      mkdir -p "$d/work" && cp -r .device-deps/recipe/work/. "$d/work/" &&
+        python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+          "$d/work/corpus.txt.xz" "$d/work/corpus.txt" && rm "$d/work/corpus.txt.xz"
+    fi
+  done
+  # Stage time limits add up to 3000 s (supervised) and 390 s (supervised-cuda): scale them to
+  # what is left, keeping 90 s for the fresh model's and each stage's evaluations.
+  rem=$(($(left) - 30))
+  for r in supervised supervised-cuda; do
+    total=3000; [[ $r == supervised-cuda ]] && total=390
+    scale=$(python3 -c "print(round(max(0.01, min(1.0, ($rem - 90) / $total)), 4))")
+    say "recipe $r: $rem s left, time scale $scale"
+    SEMBED_DATA_DIR=$ROOT/.device-deps/recipe/data timeout "$rem" ./build-cuda/sembed train \
+      --recipe recipes/$r.json --output runs/cuda-$r --device cuda --threads 4 --time-scale "$scale" \
+      > "$OUT/recipe-$r.log" 2>&1 &
+    pids+=($!)
+  done
 fi
 
 for i in "${!pids[@]}"; do
