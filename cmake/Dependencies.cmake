@@ -25,8 +25,9 @@ if(Torch_VERSION VERSION_GREATER_EQUAL 2.0)
   # (pytorch/pytorch#133437). The linker binds each call to the first library on the command line
   # that defines it, and g++ puts libstdc++ last, so std::filesystem calls bound to torch's copy,
   # which does not match this compiler's inline code: every checkpoint prune, scratch directory
-  # and model directory write segfaulted on the CUDA machine. libstdc++ named just before torch
-  # wins (shared: it comes first in the run-time search; static: the calls bind inside sembed).
+  # and model directory write segfaulted on the CUDA machine. Named again just before torch,
+  # libstdc++ wins (checked there: those tests pass). A directory-wide add_link_options(-lstdc++)
+  # ahead of the objects did not change the binding there.
   target_link_libraries(sembed_torch INTERFACE
                         "-Wl,--push-state,--no-as-needed,-lstdc++,--pop-state")
 endif()
