@@ -10,7 +10,8 @@
 #      recipes/supervised.json and recipes/supervised-cuda.json on the GPU, after the tests (which
 #      would otherwise take the CPU the training steps need).
 # Everything it prints lands in $OUT/cuda_check.log, results in $OUT (when set: the device tool's
-# folder that comes back).
+# folder that comes back, at most 8 files): ctest.log, train_bench_cuda.json,
+# train_baseline_cuda.json, and per recipe its log and recipe_report.
 #
 #   scripts/fetch_device_deps.sh [--recipe-work runs/supervised/work]   # here, once
 #   device run: scripts/cuda_check.sh        carry [".device-deps", ".deps/sentencepiece-0.1.97"]
@@ -103,10 +104,10 @@ if has_phase bench; then
   timeout 120 ./build-cuda/bench/train_bench --preset base --batch-size 128 --seq-len 32 --steps 50 \
     --device cuda --json "$OUT/train_bench_cuda.json" || status=1
   timeout 120 ./build-cuda/bench/train_bench --preset base --batch-size 128 --seq-len 32 --steps 50 \
-    --device cuda --fp32 --json "$OUT/train_bench_cuda_fp32.json" || status=1
+    --device cuda --fp32 --json build-cuda/train_bench_cuda_fp32.json || status=1
   # A larger step for context: how far the step is from the GPU's ceiling once kernels are big.
   timeout 90 ./build-cuda/bench/train_bench --preset base --batch-size 512 --seq-len 64 --steps 20 \
-    --device cuda --json "$OUT/train_bench_cuda_512x64.json" | grep -E "tokens_per_s|mfu" || status=1
+    --device cuda --json build-cuda/train_bench_cuda_512x64.json | grep -E "tokens_per_s|mfu" || status=1
   say "bench: Python baselines"
   timeout 150 python3 bench/train_step_baseline.py --preset base --batch-size 128 --seq-len 32 \
     --steps 50 --device cuda --json "$OUT/train_baseline_cuda.json" || status=1
@@ -138,8 +139,8 @@ if has_phase tests; then
     grep -o ".\{0,60\}lstdc++.\{0,100\}" | head -3
   PRE=""
   probe="NpyTest|StsTest|ModelIoTest"
-  if ! (cd build-cuda && SEMBED_THREADS=1 timeout 60 ctest -j 8 -R "$probe" > "$OUT/probe.log" 2>&1); then
-    grep -E "tests passed|SegFault" "$OUT/probe.log" | head -5
+  if ! (cd build-cuda && SEMBED_THREADS=1 timeout 60 ctest -j 8 -R "$probe" > probe.log 2>&1); then
+    grep -E "tests passed|SegFault" build-cuda/probe.log | head -5
     PRE=$(readlink -f "$(g++ -print-file-name=libstdc++.so.6)")
     say "file-writing tests fail as linked; again with LD_PRELOAD=$PRE"
     (cd build-cuda && LD_PRELOAD=$PRE SEMBED_THREADS=1 timeout 60 ctest -j 8 -R "$probe" 2>&1 |
