@@ -102,9 +102,11 @@ const json* field(const json& obj, const char* key) {
   return &*it;
 }
 
-const json& required(const json& obj, const char* key, const std::string& path) {
+// `path` is a C string: a std::string temporary here makes GCC 13 warn that the returned reference
+// may dangle (-Wdangling-reference), though it points into `obj`.
+const json& required(const json& obj, const char* key, const char* path) {
   const json* f = field(obj, key);
-  if (f == nullptr) throw validation_error("missing required field '" + path + "'");
+  if (f == nullptr) throw validation_error(std::string("missing required field '") + path + "'");
   return *f;
 }
 
