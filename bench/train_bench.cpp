@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   std::string preset = "base", device_name = "auto", json_path;
   int batch = 128, seq_len = 32, steps = 30, warmup = 5, vocab = 16000, threads = 0;
   bool fp32 = false;
-  double peak_tflops = 990.0;
+  double peak_tflops = 990.0, dropout = 0.1;
   app.add_option("--preset", preset, "tiny, small or base")->capture_default_str();
   app.add_option("--batch-size", batch, "Sentences per step")->capture_default_str();
   app.add_option("--seq-len", seq_len, "Tokens per sentence")->capture_default_str();
@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   app.add_option("--device", device_name, "cpu, cuda or auto")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0 = all)")->capture_default_str();
   app.add_flag("--fp32", fp32, "No bf16 autocast");
+  app.add_option("--dropout", dropout, "Dropout on embeddings, residuals and attention")
+      ->capture_default_str();
   app.add_option("--peak-tflops", peak_tflops, "Dense peak for MFU")->capture_default_str();
   app.add_option("--json", json_path, "Also write the result here");
   CLI11_PARSE(app, argc, argv);
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
   EncoderConfig cfg = EncoderConfig::preset(preset);
   cfg.vocab_size = vocab;
   cfg.max_len = std::max(cfg.max_len, seq_len);
+  cfg.dropout = cfg.attention_dropout = dropout;
   PoolingConfig pooling;
   pooling.mode = "cls_mlp";
   Encoder encoder(cfg, pooling);
@@ -85,6 +88,7 @@ int main(int argc, char** argv) {
   nlohmann::json out = {{"preset", preset},
                         {"device", device.str()},
                         {"bf16", !fp32},
+                        {"dropout", dropout},
                         {"batch_size", batch},
                         {"seq_len", seq_len},
                         {"steps", steps},

@@ -1,6 +1,9 @@
 #include "model/encoder.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <cmath>
+#include <mutex>
 
 #include "model/torch_compat.h"
 
@@ -36,7 +39,48 @@ torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
   return at::linear(x, layer->weight, layer->bias);
 }
 
+uint64_t splitmix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// mask[i] = scale where the i-th 16-bit draw is below `keep` (of 65536), else 0.
+template <typename T>
+void fill_dropout_mask(T* mask, int64_t n, uint64_t seed, uint32_t keep, float scale) {
+  const T on = static_cast<T>(scale), off = static_cast<T>(0.0f);
+  int64_t i = 0;
+  for (uint64_t block = 0; i < n; ++block) {
+    uint64_t bits = splitmix64(seed + block);
+    for (int k = 0; k < 4 && i < n; ++k, ++i, bits >>= 16)
+      mask[i] = (bits & 0xffff) < keep ? on : off;
+  }
+}
+
 }  // namespace
+
+torch::Tensor train_dropout(const torch::Tensor& x, double p, bool training) {
+  if (!training || p <= 0.0) return x;
+  const auto type = x.scalar_type();
+  if (!x.is_cpu() || p >= 1.0 || (type != torch::kFloat32 && type != torch::kBFloat16))
+    return torch::dropout(x, p, training);
+  const auto keep = static_cast<uint32_t>(std::lround((1.0 - p) * 65536.0));
+  if (keep == 0) return x * 0;
+  uint64_t seed;
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    seed = at::check_generator<at::CPUGeneratorImpl>(gen)->random64();
+  }
+  const float scale = static_cast<float>(65536.0 / keep);
+  torch::Tensor mask = torch::empty(x.sizes(), x.options().requires_grad(false));
+  if (type == torch::kFloat32)
+    fill_dropout_mask(mask.data_ptr<float>(), mask.numel(), seed, keep, scale);
+  else
+    fill_dropout_mask(mask.data_ptr<at::BFloat16>(), mask.numel(), seed, keep, scale);
+  return x * mask;
+}
 
 AttentionImpl::AttentionImpl(const EncoderConfig& c)
     : heads_(c.heads), dropout_(c.attention_dropout) {
@@ -51,13 +95,15 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   const torch::Tensor &q = parts[0], &k = parts[1], &v = parts[2];
   const double p = is_training() ? dropout_ : 0.0;
   torch::Tensor ctx;
-  if (kernel == AttentionKernel::kFused) {
+  // Training on the CPU with attention dropout: the written-out path, whose dropout is
+  // train_dropout (the fused op would draw its mask with bernoulli_, one element at a time).
+  if (kernel == AttentionKernel::kFused && !(p > 0 && x.is_cpu())) {
     ctx = compat::scaled_dot_product_attention(q, k, v, attend, p);
   } else {
     auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(d));
     scores = scores.masked_fill(attend.logical_not(), -std::numeric_limits<float>::infinity());
     auto probs = torch::softmax(scores, -1);
-    if (p > 0) probs = torch::dropout(probs, p, true);
+    if (p > 0) probs = train_dropout(probs, p, true);
     ctx = torch::matmul(probs.to(v.scalar_type()), v);
   }
   return linear(out, ctx.transpose(1, 2).reshape({B, T, H}));
@@ -82,8 +128,9 @@ EncoderLayerImpl::EncoderLayerImpl(const EncoderConfig& c) {
 }
 
 torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& attend) {
-  auto h = x + dropout(attention(attention_norm(x), attend));
-  return h + dropout(ffn(ffn_norm(h)));
+  const double p = dropout->options.p();
+  auto h = x + train_dropout(attention(attention_norm(x), attend), p, is_training());
+  return h + train_dropout(ffn(ffn_norm(h)), p, is_training());
 }
 
 EmbeddingsImpl::EmbeddingsImpl(const EncoderConfig& c) {
@@ -96,7 +143,8 @@ EmbeddingsImpl::EmbeddingsImpl(const EncoderConfig& c) {
 
 torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& ids) {
   auto positions = torch::arange(ids.size(1), ids.options().dtype(torch::kLong));
-  return dropout(norm(token(ids) + position(positions).unsqueeze(0)));
+  return train_dropout(norm(token(ids) + position(positions).unsqueeze(0)),
+                       dropout->options.p(), is_training());
 }
 
 PoolerImpl::PoolerImpl(int hidden) {

@@ -15,6 +15,14 @@
 
 namespace sembed {
 
+// Dropout for training: zeroes each element with probability p and scales the rest by the inverse
+// of the kept fraction; identity when !training or p == 0. On the CPU the mask comes from a
+// counter-based hash (splitmix64) seeded by one draw from torch's default CPU generator (so
+// torch::manual_seed still fixes it): LibTorch's CPU bernoulli_ draws one element at a time and
+// was a quarter of a bf16 training step. Keep probabilities are quantised to 1/65536. Other
+// devices use torch::dropout.
+torch::Tensor train_dropout(const torch::Tensor& x, double p, bool training);
+
 enum class AttentionKernel {
   kFused,   // scaled_dot_product_attention (model/torch_compat.h)
   kManual,  // softmax(QK^T / sqrt(d)) V written out; the reference the fused path is tested on

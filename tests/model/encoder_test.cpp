@@ -68,6 +68,34 @@ TEST(EncoderTest, DeterministicInEvalModeDropoutInTrainMode) {
   }
 }
 
+TEST(TrainDropout, RateScaleSeedDtypeAndGradient) {
+  const double p = 0.1;
+  auto x = torch::ones({200, 500}, torch::kFloat32).requires_grad_(true);
+  torch::manual_seed(11);
+  const auto y = train_dropout(x, p, true);
+  const double zeros = y.eq(0).to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(zeros, p, 0.005);  // 100k draws: sd 0.001
+  // The kept values carry the inverse of the kept fraction, so the mean stays 1.
+  const double kept = y.masked_select(y.ne(0)).mean().item<double>();
+  EXPECT_NEAR(kept, 1.0 / (1.0 - p), 1e-4);
+  EXPECT_NEAR(y.mean().item<double>(), 1.0, 0.01);
+  // Gradient: the same mask and scale.
+  y.sum().backward();
+  EXPECT_TRUE(torch::equal(x.grad(), y.detach()));
+  // torch::manual_seed fixes the mask; another draw differs.
+  torch::manual_seed(11);
+  EXPECT_TRUE(torch::equal(train_dropout(x, p, true), y));
+  EXPECT_FALSE(torch::equal(train_dropout(x, p, true), y));
+  // bf16 stays bf16 (under autocast residual branches are bf16); eval and p 0 are the identity.
+  const auto xb = torch::ones({64, 64}, torch::kBFloat16);
+  const auto yb = train_dropout(xb, 0.5, true);
+  EXPECT_EQ(yb.scalar_type(), torch::kBFloat16);
+  EXPECT_NEAR(yb.eq(0).to(torch::kFloat64).mean().item<double>(), 0.5, 0.05);
+  EXPECT_TRUE(yb.masked_select(yb.ne(0)).eq(2).all().item<bool>());
+  EXPECT_TRUE(train_dropout(x, p, false).is_same(x));
+  EXPECT_TRUE(train_dropout(x, 0.0, true).is_same(x));
+}
+
 TEST(EncoderTest, FusedAndManualAttentionAgreeWithPadding) {
   torch::NoGradGuard no_grad;
   Encoder encoder(tiny_config(), PoolingConfig{});
