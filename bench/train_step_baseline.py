@@ -22,6 +22,7 @@ as train_bench counts them (per layer 2*(4H^2 + 2HF) + 4TH per token forward, x3
 import argparse
 import json
 import math
+import os
 import time
 
 import torch
@@ -163,7 +164,7 @@ def time_impl(model, args, device, cfg):
         "sentences_per_s": args.batch_size * args.steps / secs,
         "tokens_per_s": tokens / secs,
         "model_tflops_per_s": 3.0 * fwd_per_token * tokens / secs / 1e12,
-        "final_loss": float(last),
+        "final_loss": last.item(),
         "parameters": sum(p.numel() for p in model.parameters()),
     }
 
@@ -213,8 +214,6 @@ def main():
     if args.json:
         with open(args.json + ".tmp", "w") as f:
             f.write(text + "\n")
-        import os
-
         os.replace(args.json + ".tmp", args.json)
 
 

@@ -10,7 +10,8 @@ find_package(PkgConfig REQUIRED)
 # (pass -DCMAKE_PREFIX_PATH=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')).
 # pip torch's CUDA config looks for the NVTX3 headers in PyTorch's own source tree unless told to
 # use the system's (the CUDA toolkit ships them); without them it links a CUDA::nvToolsExt target
-# that recent CUDA toolkits may not define. Neither matters for CPU builds.
+# that recent CUDA toolkits may not define. torch 2.11 (the CUDA machine's) needed neither; kept
+# for the 2.x configs that look for NVTX3. Neither matters for CPU builds.
 if(NOT DEFINED USE_SYSTEM_NVTX)
   set(USE_SYSTEM_NVTX ON)
 endif()
