@@ -12,6 +12,7 @@
 #include <set>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include "common/atomic_file.h"
 #include "common/line_reader.h"
@@ -33,6 +34,70 @@ void RecipeOptions::validate() const {
   if (recipe_path.empty()) throw std::invalid_argument("recipe: --recipe is required");
   if (output.empty()) throw std::invalid_argument("recipe: --output is required");
   if (!(time_scale > 0)) throw std::invalid_argument("recipe: time scale must be > 0");
+}
+
+namespace {
+
+json load_recipe_chain(const fs::path& path, std::vector<std::string>& chain) {
+  const std::string abs = fs::weakly_canonical(fs::absolute(path)).string();
+  for (const auto& seen : chain)
+    if (seen == abs) throw std::invalid_argument("recipe: base cycle through '" + abs + "'");
+  if (chain.size() >= 8)
+    throw std::invalid_argument("recipe: more than 8 levels of \"base\" at '" + abs + "'");
+  if (!path_exists(abs)) throw std::invalid_argument("recipe '" + abs + "' does not exist");
+  chain.push_back(abs);
+  json r;
+  try {
+    r = json::parse(read_file(abs));
+  } catch (const json::exception& e) {
+    throw std::invalid_argument("recipe '" + abs + "' is not valid JSON: " + e.what());
+  }
+  if (!r.is_object()) throw std::invalid_argument("recipe '" + abs + "' must be a JSON object");
+  if (!r.contains("base")) return r;
+  if (!r["base"].is_string())
+    throw std::invalid_argument("recipe '" + abs + "': \"base\" must be a path string");
+  json merged = load_recipe_chain(fs::path(abs).parent_path() / r["base"].get<std::string>(), chain);
+  merged.erase("bases");
+  r.erase("base");
+  if (r.contains("stages") && r["stages"].is_object()) {
+    if (!merged.contains("stages") || !merged["stages"].is_array())
+      throw std::invalid_argument("recipe '" + abs + "': stage patches need a base with stages");
+    json stages = json::array();
+    std::set<std::string> patched;
+    for (const auto& stage : merged["stages"]) {
+      const std::string name = stage.is_object() ? stage.value("name", "") : "";
+      if (!r["stages"].contains(name)) {
+        stages.push_back(stage);
+        continue;
+      }
+      patched.insert(name);
+      const json& patch = r["stages"][name];
+      if (patch.is_null()) continue;  // the stage is dropped
+      if (!patch.is_object())
+        throw std::invalid_argument("recipe '" + abs + "': stages." + name +
+                                    " must be an object or null");
+      json s = stage;
+      s.merge_patch(patch);
+      stages.push_back(std::move(s));
+    }
+    for (auto& [name, patch] : r["stages"].items())
+      if (!patched.count(name))
+        throw std::invalid_argument("recipe '" + abs + "': stages." + name +
+                                    " names no stage of its base");
+    r.erase("stages");
+    merged["stages"] = std::move(stages);
+  }
+  merged.merge_patch(r);
+  return merged;
+}
+
+}  // namespace
+
+json load_recipe_file(const std::string& path) {
+  std::vector<std::string> chain;
+  json r = load_recipe_chain(path, chain);
+  if (chain.size() > 1) r["bases"] = chain;
+  return r;
 }
 
 std::string expand_recipe_string(const std::string& text, const json& variables) {
@@ -175,12 +240,7 @@ std::string RecipeRunner::resolve_path(const json& value, const std::string& whe
 }
 
 void RecipeRunner::load_recipe() {
-  try {
-    recipe_ = json::parse(read_file(opts_.recipe_path));
-  } catch (const json::exception& e) {
-    throw std::invalid_argument("recipe '" + opts_.recipe_path +
-                                "' is not valid JSON: " + e.what());
-  }
+  recipe_ = load_recipe_file(opts_.recipe_path);
   if (!recipe_.is_object() || !recipe_.contains("stages") || !recipe_["stages"].is_array() ||
       recipe_["stages"].empty())
     throw std::invalid_argument("recipe '" + opts_.recipe_path +

@@ -29,6 +29,16 @@ struct RecipeResult {
 // for I/O failures.
 RecipeResult run_recipe(const RecipeOptions& options);
 
+// Reads a recipe file. A recipe may name another as its "base" (a path relative to its own
+// folder): the base is read first (recursively, at most 8 deep), then this file's keys are
+// applied to it as a JSON merge patch (RFC 7386: objects merge key by key, null removes a key,
+// anything else replaces). "stages" may be a list, which replaces the base's stages, or an
+// object keyed by stage name, whose values patch the base stage of that name (null drops the
+// stage). The result has no "base" key; "bases" lists the files read, outermost first. Throws
+// std::invalid_argument for unreadable or invalid JSON, a missing base, a cycle, or an unknown
+// stage name.
+nlohmann::json load_recipe_file(const std::string& path);
+
 // Substitutes ${name} variables in `text`: recipe variables first, then ${recipe_dir}, ${work},
 // ${repo} (the recipe's repository root) and environment variables. Throws std::invalid_argument
 // for an unknown variable.

@@ -167,6 +167,69 @@ TEST(Recipe, BadRecipesAreClearErrors) {
   EXPECT_NE(r.err.find("not valid JSON"), std::string::npos) << r.err;
 }
 
+TEST(Recipe, BaseRecipesArePatched) {
+  ScratchDir dir("recipe-base");
+  std::filesystem::create_directories(dir.file("sub"));
+  const json base = {
+      {"description", "base"},
+      {"model", {{"preset", "tiny"}, {"layers", 4}, {"pooling", "mean"}}},
+      {"datasets", {{"a", {{"path", "a.tsv"}}}}},
+      {"stages", json::array({{{"name", "one"}, {"objective", "sup"}, {"epochs", 4}},
+                              {{"name", "two"}, {"objective", "cosent"}, {"lr", 1e-4}},
+                              {{"name", "three"}, {"lexical_weight", 0.3}}})}};
+  test::write_text(dir.file("base.json"), base.dump());
+  // A child one folder down (its base path is relative to its own folder), and a grandchild.
+  test::write_text(dir.file("sub/child.json"), json({{"base", "../base.json"},
+                                                     {"description", "child"},
+                                                     {"model", {{"layers", 6}, {"pooling", nullptr}}},
+                                                     {"stages", {{"two", {{"epochs", 8}}},
+                                                                 {"three", nullptr}}}})
+                                                   .dump());
+  test::write_text(dir.file("grandchild.json"),
+                   json({{"base", "sub/child.json"}, {"stages", {{"one", {{"epochs", 1}}}}}}).dump());
+
+  const json child = load_recipe_file(dir.file("sub/child.json"));
+  EXPECT_FALSE(child.contains("base"));
+  EXPECT_EQ(child["description"], "child");
+  EXPECT_EQ(child["model"], json({{"preset", "tiny"}, {"layers", 6}}));
+  EXPECT_EQ(child["datasets"], base["datasets"]);
+  ASSERT_EQ(child["stages"].size(), 2u);
+  EXPECT_EQ(child["stages"][0], base["stages"][0]);
+  EXPECT_EQ(child["stages"][1],
+            json({{"name", "two"}, {"objective", "cosent"}, {"lr", 1e-4}, {"epochs", 8}}));
+  ASSERT_EQ(child["bases"].size(), 2u);
+
+  const json grandchild = load_recipe_file(dir.file("grandchild.json"));
+  EXPECT_EQ(grandchild["stages"][0]["epochs"], 1);
+  EXPECT_EQ(grandchild["stages"][1]["epochs"], 8);
+  EXPECT_EQ(grandchild["model"]["layers"], 6);
+  EXPECT_EQ(grandchild["bases"].size(), 3u);
+  // A stage list replaces the base's.
+  test::write_text(dir.file("list.json"),
+                   json({{"base", "base.json"}, {"stages", json::array({{{"name", "x"}}})}}).dump());
+  EXPECT_EQ(load_recipe_file(dir.file("list.json"))["stages"], json::array({{{"name", "x"}}}));
+  // A recipe without a base is read as it is.
+  EXPECT_EQ(load_recipe_file(dir.file("base.json")), base);
+
+  auto error_of = [&](const json& r) {
+    test::write_text(dir.file("bad.json"), r.dump());
+    try {
+      load_recipe_file(dir.file("bad.json"));
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of({{"base", "base.json"}, {"stages", {{"four", {{"lr", 1}}}}}})
+                .find("stages.four names no stage of its base"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"base", "nowhere.json"}}).find("does not exist"), std::string::npos);
+  EXPECT_NE(error_of({{"base", "bad.json"}}).find("base cycle"), std::string::npos);
+  EXPECT_NE(error_of({{"base", 3}}).find("must be a path string"), std::string::npos);
+  EXPECT_NE(error_of({{"base", "base.json"}, {"stages", {{"one", 2}}}}).find("object or null"),
+            std::string::npos);
+}
+
 TEST(Recipe, VariablesExpandAndUnknownOnesAreErrors) {
   const json vars = {{"data", "/d"}};
   EXPECT_EQ(expand_recipe_string("${data}/sts.csv", vars), "/d/sts.csv");
