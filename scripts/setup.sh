@@ -37,6 +37,8 @@ PACKAGES=(
   python3 python3-numpy python3-torch python3-faiss
   # English text for the default corpus
   wordnet-base bible-kjv bible-kjv-text fortunes fortunes-min jargon-text
+  # a second English Bible, verse-aligned with the KJV (scripts/bible_pairs.py)
+  sword-text-web diatheke
 )
 
 missing=()
