@@ -3,7 +3,9 @@
 // Each step encodes batch-size sentences twice (two dropout views), so it processes
 // 2 * batch * seq_len tokens. Model FLOPs per token (forward): per layer 2*(4H^2 + 2HF) for the
 // projections plus 4*T*H for attention scores and mixing; a training step costs 3x forward.
-// MFU is reported against --peak-tflops (990: H100/H200 dense bf16).
+// MFU is reported against --peak-tflops (990: H100/H200 dense bf16); peak_rss_mb is the
+// process's peak resident memory (getrusage), model, optimizer state and activations included.
+#include <sys/resource.h>
 #include <torch/torch.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -20,7 +22,7 @@ int main(int argc, char** argv) {
   using namespace sembed;
   CLI::App app{"sembed training-step benchmark"};
   std::string preset = "base", device_name = "auto", json_path;
-  int batch = 128, seq_len = 32, steps = 30, warmup = 5, vocab = 16000, threads = 0;
+  int batch = 128, seq_len = 32, steps = 30, warmup = 5, vocab = 16000, threads = 0, layers = 0;
   bool fp32 = false;
   double peak_tflops = 990.0, dropout = 0.1;
   app.add_option("--preset", preset, "tiny, small or base")->capture_default_str();
@@ -28,6 +30,7 @@ int main(int argc, char** argv) {
   app.add_option("--seq-len", seq_len, "Tokens per sentence")->capture_default_str();
   app.add_option("--steps", steps, "Timed steps")->capture_default_str();
   app.add_option("--warmup-steps", warmup, "Untimed steps first")->capture_default_str();
+  app.add_option("--layers", layers, "Override the preset's layer count (0: keep)");
   app.add_option("--vocab", vocab, "Vocabulary size")->capture_default_str();
   app.add_option("--device", device_name, "cpu, cuda or auto")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0 = all)")->capture_default_str();
@@ -42,6 +45,7 @@ int main(int argc, char** argv) {
   const torch::Device device = resolve_device(device_name);
   EncoderConfig cfg = EncoderConfig::preset(preset);
   cfg.vocab_size = vocab;
+  if (layers > 0) cfg.layers = layers;
   cfg.max_len = std::max(cfg.max_len, seq_len);
   cfg.dropout = cfg.attention_dropout = dropout;
   PoolingConfig pooling;
@@ -85,7 +89,10 @@ int main(int argc, char** argv) {
   const double fwd_per_token = L * (2.0 * (4 * H * H + 2 * H * F) + 4.0 * T * H);
   const double tokens = 2.0 * batch * seq_len * steps;
   const double flops = 3.0 * fwd_per_token * tokens;
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
   nlohmann::json out = {{"preset", preset},
+                        {"layers", cfg.layers},
                         {"device", device.str()},
                         {"bf16", !fp32},
                         {"dropout", dropout},
@@ -101,6 +108,7 @@ int main(int argc, char** argv) {
                         {"peak_tflops", peak_tflops},
                         {"parameters", cfg.parameter_count()},
                         {"final_loss", loss_value},
+                        {"peak_rss_mb", usage.ru_maxrss / 1024.0},
                         {"torch", TORCH_VERSION}};
   std::printf("%s\n", out.dump(2).c_str());
   if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";
