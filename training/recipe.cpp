@@ -247,7 +247,12 @@ void RecipeRunner::load_recipe() {
                                 "' needs a non-empty \"stages\" list");
   const fs::path recipe_dir = fs::absolute(opts_.recipe_path).parent_path();
   vars_["recipe_dir"] = recipe_dir.string();
-  vars_["repo"] = fs::weakly_canonical(recipe_dir / "..").string();
+  // ${repo}: the folder above the recipe at the root of the "base" chain (recipes/ of a checkout),
+  // so that a recipe kept elsewhere that builds on recipes/supervised.json still finds scripts/.
+  const fs::path root_recipe =
+      recipe_.contains("bases") ? fs::path(recipe_["bases"].back().get<std::string>())
+                                : fs::absolute(opts_.recipe_path);
+  vars_["repo"] = fs::weakly_canonical(root_recipe.parent_path() / "..").string();
   work_ = fs::absolute(fs::path(opts_.output) / "work").string();
   vars_["work"] = work_;
   // Variables: a string, or a list of candidates of which the first existing path wins.

@@ -40,8 +40,9 @@ RecipeResult run_recipe(const RecipeOptions& options);
 nlohmann::json load_recipe_file(const std::string& path);
 
 // Substitutes ${name} variables in `text`: recipe variables first, then ${recipe_dir}, ${work},
-// ${repo} (the recipe's repository root) and environment variables. Throws std::invalid_argument
-// for an unknown variable.
+// ${repo} (the folder above the recipe at the root of its "base" chain, e.g. the checkout of
+// recipes/supervised.json) and environment variables. Throws std::invalid_argument for an
+// unknown variable.
 std::string expand_recipe_string(const std::string& text, const nlohmann::json& variables);
 
 }  // namespace sembed

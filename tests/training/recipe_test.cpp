@@ -228,6 +228,19 @@ TEST(Recipe, BaseRecipesArePatched) {
   EXPECT_NE(error_of({{"base", 3}}).find("must be a path string"), std::string::npos);
   EXPECT_NE(error_of({{"base", "base.json"}, {"stages", {{"one", 2}}}}).find("object or null"),
             std::string::npos);
+
+  // ${repo} is the folder above the root base's, wherever the recipe that names it lives.
+  std::filesystem::create_directories(dir.file("checkout/recipes"));
+  json rooted = base;
+  rooted["corpus"] = {{"sources", json::array({{{"name", "raw"}, {"path", "${repo}/text/raw.txt"}}})}};
+  test::write_text(dir.file("checkout/recipes/base.json"), rooted.dump());
+  test::write_text(dir.file("sub/mine.json"),
+                   json({{"base", "../checkout/recipes/base.json"}}).dump());
+  const auto r = run_sembed("train --recipe " + shell_quote(dir.file("sub/mine.json")) +
+                            " --output " + shell_quote(dir.file("out")));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(dir.file("checkout/text/raw.txt") + "' does not exist"), std::string::npos)
+      << r.err;
 }
 
 TEST(Recipe, VariablesExpandAndUnknownOnesAreErrors) {
