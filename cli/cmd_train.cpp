@@ -40,8 +40,11 @@ class TrainCommand : public Command {
         "DIR/work/ caches each step (run again to resume)");
     s->add_option("--time-scale", recipe_.time_scale, "With --recipe: multiply stage time limits")
         ->capture_default_str();
+    s->add_flag("--print-recipe", print_recipe_,
+                "With --recipe: print the recipe as it will run (its \"base\" chain applied) as "
+                "JSON and exit without training");
     s->add_option("-d,--data", cfg_.data, "Training data file(s)")->expected(1, -1);
-    s->add_option("-o,--output", cfg_.output, "Output directory")->required();
+    s->add_option("-o,--output", cfg_.output, "Output directory (required unless --print-recipe)");
     auto* init = s->add_option("--init", cfg_.init, "Start from this model directory");
     auto* tok =
         s->add_option("-t,--tokenizer", cfg_.tokenizer, "Start a fresh model on this tokenizer");
@@ -107,6 +110,13 @@ class TrainCommand : public Command {
   }
 
   int run() override {
+    if (print_recipe_) {
+      if (recipe_.recipe_path.empty()) throw UsageError("--print-recipe needs --recipe");
+      // A recipe that does not read is bad input (exit 1), as when it runs.
+      std::printf("%s\n", load_recipe_file(recipe_.recipe_path).dump(2).c_str());
+      return 0;
+    }
+    if (cfg_.output.empty()) throw UsageError("--output is required");
     if (!recipe_.recipe_path.empty()) return run_recipe_command();
     if (!cfg_.resume && cfg_.init.empty() && cfg_.tokenizer.empty())
       throw UsageError("give --init DIR or --tokenizer PATH.model (or --resume)");
@@ -159,6 +169,7 @@ class TrainCommand : public Command {
   }
 
   RecipeOptions recipe_;
+  bool print_recipe_ = false;
   TrainConfig cfg_;
   ModelFlags flags_;
   CLI::Option* pooling_opt_ = nullptr;

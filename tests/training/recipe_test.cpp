@@ -241,6 +241,19 @@ TEST(Recipe, BaseRecipesArePatched) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find(dir.file("checkout/text/raw.txt") + "' does not exist"), std::string::npos)
       << r.err;
+
+  // --print-recipe shows the resolved recipe and trains nothing (no --output needed).
+  auto printed = run_sembed("train --recipe " + shell_quote(dir.file("sub/child.json")) +
+                            " --print-recipe");
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_EQ(json::parse(printed.out), child);
+  printed = run_sembed("train --recipe " + shell_quote(dir.file("bad.json")) + " --print-recipe");
+  EXPECT_EQ(printed.exit_code, 1);
+  EXPECT_NE(printed.err.find("object or null"), std::string::npos) << printed.err;
+  EXPECT_EQ(run_sembed("train --print-recipe").exit_code, 2);
+  printed = run_sembed("train --recipe " + shell_quote(dir.file("sub/child.json")));
+  EXPECT_EQ(printed.exit_code, 2);
+  EXPECT_NE(printed.err.find("--output is required"), std::string::npos) << printed.err;
 }
 
 TEST(Recipe, VariablesExpandAndUnknownOnesAreErrors) {
