@@ -56,7 +56,8 @@ json load_recipe_chain(const fs::path& path, std::vector<std::string>& chain) {
   if (!r.contains("base")) return r;
   if (!r["base"].is_string())
     throw std::invalid_argument("recipe '" + abs + "': \"base\" must be a path string");
-  json merged = load_recipe_chain(fs::path(abs).parent_path() / r["base"].get<std::string>(), chain);
+  json merged =
+      load_recipe_chain(fs::path(abs).parent_path() / r["base"].get<std::string>(), chain);
   merged.erase("bases");
   r.erase("base");
   if (r.contains("stages") && r["stages"].is_object()) {
@@ -249,9 +250,9 @@ void RecipeRunner::load_recipe() {
   vars_["recipe_dir"] = recipe_dir.string();
   // ${repo}: the folder above the recipe at the root of the "base" chain (recipes/ of a checkout),
   // so that a recipe kept elsewhere that builds on recipes/supervised.json still finds scripts/.
-  const fs::path root_recipe =
-      recipe_.contains("bases") ? fs::path(recipe_["bases"].back().get<std::string>())
-                                : fs::absolute(opts_.recipe_path);
+  const fs::path root_recipe = recipe_.contains("bases")
+                                   ? fs::path(recipe_["bases"].back().get<std::string>())
+                                   : fs::absolute(opts_.recipe_path);
   vars_["repo"] = fs::weakly_canonical(root_recipe.parent_path() / "..").string();
   work_ = fs::absolute(fs::path(opts_.output) / "work").string();
   vars_["work"] = work_;

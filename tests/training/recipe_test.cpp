@@ -179,14 +179,15 @@ TEST(Recipe, BaseRecipesArePatched) {
                               {{"name", "three"}, {"lexical_weight", 0.3}}})}};
   test::write_text(dir.file("base.json"), base.dump());
   // A child one folder down (its base path is relative to its own folder), and a grandchild.
-  test::write_text(dir.file("sub/child.json"), json({{"base", "../base.json"},
-                                                     {"description", "child"},
-                                                     {"model", {{"layers", 6}, {"pooling", nullptr}}},
-                                                     {"stages", {{"two", {{"epochs", 8}}},
-                                                                 {"three", nullptr}}}})
-                                                   .dump());
-  test::write_text(dir.file("grandchild.json"),
-                   json({{"base", "sub/child.json"}, {"stages", {{"one", {{"epochs", 1}}}}}}).dump());
+  test::write_text(dir.file("sub/child.json"),
+                   json({{"base", "../base.json"},
+                         {"description", "child"},
+                         {"model", {{"layers", 6}, {"pooling", nullptr}}},
+                         {"stages", {{"two", {{"epochs", 8}}}, {"three", nullptr}}}})
+                       .dump());
+  test::write_text(
+      dir.file("grandchild.json"),
+      json({{"base", "sub/child.json"}, {"stages", {{"one", {{"epochs", 1}}}}}}).dump());
 
   const json child = load_recipe_file(dir.file("sub/child.json"));
   EXPECT_FALSE(child.contains("base"));
@@ -205,8 +206,9 @@ TEST(Recipe, BaseRecipesArePatched) {
   EXPECT_EQ(grandchild["model"]["layers"], 6);
   EXPECT_EQ(grandchild["bases"].size(), 3u);
   // A stage list replaces the base's.
-  test::write_text(dir.file("list.json"),
-                   json({{"base", "base.json"}, {"stages", json::array({{{"name", "x"}}})}}).dump());
+  test::write_text(
+      dir.file("list.json"),
+      json({{"base", "base.json"}, {"stages", json::array({{{"name", "x"}}})}}).dump());
   EXPECT_EQ(load_recipe_file(dir.file("list.json"))["stages"], json::array({{{"name", "x"}}}));
   // A recipe without a base is read as it is.
   EXPECT_EQ(load_recipe_file(dir.file("base.json")), base);
@@ -232,7 +234,8 @@ TEST(Recipe, BaseRecipesArePatched) {
   // ${repo} is the folder above the root base's, wherever the recipe that names it lives.
   std::filesystem::create_directories(dir.file("checkout/recipes"));
   json rooted = base;
-  rooted["corpus"] = {{"sources", json::array({{{"name", "raw"}, {"path", "${repo}/text/raw.txt"}}})}};
+  rooted["corpus"] = {
+      {"sources", json::array({{{"name", "raw"}, {"path", "${repo}/text/raw.txt"}}})}};
   test::write_text(dir.file("checkout/recipes/base.json"), rooted.dump());
   test::write_text(dir.file("sub/mine.json"),
                    json({{"base", "../checkout/recipes/base.json"}}).dump());
@@ -243,8 +246,8 @@ TEST(Recipe, BaseRecipesArePatched) {
       << r.err;
 
   // --print-recipe shows the resolved recipe and trains nothing (no --output needed).
-  auto printed = run_sembed("train --recipe " + shell_quote(dir.file("sub/child.json")) +
-                            " --print-recipe");
+  auto printed =
+      run_sembed("train --recipe " + shell_quote(dir.file("sub/child.json")) + " --print-recipe");
   ASSERT_EQ(printed.exit_code, 0) << printed.err;
   EXPECT_EQ(json::parse(printed.out), child);
   printed = run_sembed("train --recipe " + shell_quote(dir.file("bad.json")) + " --print-recipe");
