@@ -76,19 +76,17 @@ def web_verses():
         if not first:
             sys.exit(f"bible_pairs: no verses for {osis} in {WEB_MODULE}")
         header = re.compile(re.escape(first.group(1)) + r" (\d+):(\d+): ?")
-        key = None
+        book, key = {}, None
         for line in text.splitlines():
             if line.strip() == f"({WEB_MODULE})":
                 continue
             m = header.search(line)
             if m:
                 key = (b, int(m.group(1)), int(m.group(2)))
-                verses[key] = line[m.end():]
+                book[key] = line[m.end():]
             elif key is not None:
-                verses[key] += " " + line
-        for k in verses:
-            if k[0] == b:
-                verses[k] = strip_markup(verses[k])
+                book[key] += " " + line
+        verses.update((k, strip_markup(v)) for k, v in book.items())
     return verses
 
 

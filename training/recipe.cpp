@@ -58,7 +58,6 @@ json load_recipe_chain(const fs::path& path, std::vector<std::string>& chain) {
     throw std::invalid_argument("recipe '" + abs + "': \"base\" must be a path string");
   json merged =
       load_recipe_chain(fs::path(abs).parent_path() / r["base"].get<std::string>(), chain);
-  merged.erase("bases");
   r.erase("base");
   if (r.contains("stages") && r["stages"].is_object()) {
     if (!merged.contains("stages") || !merged["stages"].is_array())
@@ -242,8 +241,8 @@ std::string RecipeRunner::resolve_path(const json& value, const std::string& whe
 
 void RecipeRunner::load_recipe() {
   recipe_ = load_recipe_file(opts_.recipe_path);
-  if (!recipe_.is_object() || !recipe_.contains("stages") || !recipe_["stages"].is_array() ||
-      recipe_["stages"].empty())
+  // load_recipe_file guarantees an object.
+  if (!recipe_.contains("stages") || !recipe_["stages"].is_array() || recipe_["stages"].empty())
     throw std::invalid_argument("recipe '" + opts_.recipe_path +
                                 "' needs a non-empty \"stages\" list");
   const fs::path recipe_dir = fs::absolute(opts_.recipe_path).parent_path();
