@@ -99,6 +99,10 @@ class TrainCommand : public Command {
                   "unsup, sup, cosent: each training token is cut off (left out of attention and "
                   "pooling) with this probability, a regulariser (0 = off)")
         ->capture_default_str();
+    s->add_option("--ema-decay", cfg_.ema_decay,
+                  "Dev scores, the best model and the last one use an exponential moving "
+                  "average of the weights with this decay (e.g. 0.999; 0 = off)")
+        ->capture_default_str();
     s->add_option("--mlm-probability", cfg_.mlm_probability, "mlm: masked fraction")
         ->capture_default_str();
     s->add_option("--log-every", cfg_.log_every, "Steps between log records")

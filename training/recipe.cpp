@@ -558,6 +558,7 @@ TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const st
   section.read("cosent_ibn_weight", c.cosent_ibn_weight);
   section.read("cosent_ibn_min_score", c.cosent_ibn_min_score);
   section.read("token_dropout", c.token_dropout);
+  section.read("ema_decay", c.ema_decay);
   section.read("log_every", c.log_every);
   section.read("device", c.device);
   section.check_keys();

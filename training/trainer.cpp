@@ -2,7 +2,7 @@
 //   DIR/config.json, model.safetensors, tokenizer.model  the model: best by dev score with
 //                                                        --eval-sts, else the last
 //   DIR/last/                                            the last model (with --eval-sts)
-//   DIR/checkpoints/step-NNNNNNNN/                       resumable state (model, MLM head,
+//   DIR/checkpoints/step-NNNNNNNN/                       resumable state (model, MLM head, EMA,
 //                                                        optimizer, sampler, scores), atomic
 //   DIR/train_log.jsonl                                  one JSON object per logged step
 //   DIR/train_config.json                                the effective TrainConfig
@@ -75,6 +75,7 @@ void TrainConfig::validate() const {
   require(mlm_probability > 0 && mlm_probability < 1, "mlm probability must be in (0, 1)");
   require(cosent_ibn_weight >= 0, "--cosent-ibn-weight must be >= 0");
   require(token_dropout >= 0 && token_dropout < 1, "--token-dropout must be in [0, 1)");
+  require(ema_decay >= 0 && ema_decay < 1, "--ema-decay must be in [0, 1)");
   require(keep_checkpoints >= 1, "keep_checkpoints must be >= 1");
   if (tokenizer.size()) encoder.validate();
   pooling_for(pooling).validate();
@@ -121,7 +122,8 @@ void to_json(nlohmann::json& j, const TrainConfig& c) {
                      {"cosent_within_files", c.cosent_within_files},
                      {"cosent_ibn_weight", c.cosent_ibn_weight},
                      {"cosent_ibn_min_score", c.cosent_ibn_min_score},
-                     {"token_dropout", c.token_dropout}};
+                     {"token_dropout", c.token_dropout},
+                     {"ema_decay", c.ema_decay}};
 }
 
 namespace {
@@ -201,6 +203,24 @@ class Trainer {
   void save_final_model(const std::string& dir, SaveMode mode, int64_t step, double dev);
   void append_log(const nlohmann::json& record);
   void prune_log_after(int64_t step);
+  // --ema-decay: ema_ holds a moving average of the encoder's parameters (their order).
+  bool uses_ema() const { return cfg_.ema_decay > 0; }
+  void init_ema();
+  void update_ema();
+  // Exchanges the encoder's parameters with ema_ (a second call restores them).
+  void swap_ema();
+  // Puts the EMA weights in the encoder for the scope's lifetime (a no-op without --ema-decay).
+  struct EmaWeights {
+    explicit EmaWeights(Trainer* t) : t_(t) {
+      if (t_->uses_ema()) t_->swap_ema();
+    }
+    ~EmaWeights() {
+      if (t_->uses_ema()) t_->swap_ema();
+    }
+    EmaWeights(const EmaWeights&) = delete;
+    EmaWeights& operator=(const EmaWeights&) = delete;
+    Trainer* t_;
+  };
 
   TrainConfig cfg_;
   torch::Device device_ = torch::kCPU;
@@ -211,6 +231,8 @@ class Trainer {
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::vector<Example> examples_;
   std::unique_ptr<BatchSampler> sampler_;
+  std::vector<torch::Tensor> ema_;
+  int64_t ema_updates_ = 0;
   std::vector<StsPair> dev_pairs_;
   int64_t total_steps_ = 0;
   int64_t start_step_ = 0;
@@ -466,6 +488,32 @@ void Trainer::prune_log_after(int64_t step) {
   write_file_atomic(path, kept);
 }
 
+void Trainer::init_ema() {
+  torch::NoGradGuard no_grad;
+  ema_.clear();
+  for (const auto& p : encoder_->parameters()) ema_.push_back(p.detach().clone());
+}
+
+void Trainer::update_ema() {
+  torch::NoGradGuard no_grad;
+  // The average warms up (as TensorFlow's ExponentialMovingAverage with num_updates does) so its
+  // start is not dominated by the initial weights.
+  const double n = static_cast<double>(++ema_updates_);
+  const double decay = std::min(cfg_.ema_decay, (1.0 + n) / (10.0 + n));
+  const auto params = encoder_->parameters();
+  for (size_t i = 0; i < params.size(); ++i) ema_[i].lerp_(params[i].detach(), 1.0 - decay);
+}
+
+void Trainer::swap_ema() {
+  torch::NoGradGuard no_grad;
+  const auto params = encoder_->parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    torch::Tensor raw = params[i].detach().clone();
+    params[i].detach().copy_(ema_[i]);
+    ema_[i] = std::move(raw);
+  }
+}
+
 void Trainer::save_final_model(const std::string& dir, SaveMode mode, int64_t step, double dev) {
   ModelConfig mc = model_config_;
   nlohmann::json training = cfg_;
@@ -488,6 +536,11 @@ void Trainer::save_checkpoint(int64_t step) {
     write_file_atomic(join_path(dir.temp_path(), "mlm_head.safetensors"),
                       serialize_safetensors(module_tensors(*mlm_head_)));
   torch::save(*optimizer_, join_path(dir.temp_path(), "optimizer.pt"));
+  if (uses_ema()) {
+    EmaWeights ema(this);
+    write_file_atomic(join_path(dir.temp_path(), "ema.safetensors"),
+                      serialize_safetensors(module_tensors(*encoder_)));
+  }
   const double elapsed =
       elapsed_before_ + std::chrono::duration<double>(Clock::now() - start_time_).count();
   nlohmann::json state = {{"step", step},
@@ -495,6 +548,7 @@ void Trainer::save_checkpoint(int64_t step) {
                           {"best_dev", best_dev_},
                           {"best_step", best_step_},
                           {"initial_dev", initial_dev_},
+                          {"ema_updates", ema_updates_},
                           {"elapsed_seconds", elapsed},
                           {"objective", cfg_.objective},
                           {"train_config", cfg_}};
@@ -529,6 +583,16 @@ void Trainer::load_checkpoint(const std::filesystem::path& dir) {
   }
   setup_optimizer();
   torch::load(*optimizer_, (dir / "optimizer.pt").string(), device_);
+  if (uses_ema()) {
+    const std::string ema_path = (dir / "ema.safetensors").string();
+    if (!path_exists(ema_path))
+      throw std::invalid_argument("train --resume: --ema-decay is set but the checkpoint in " +
+                                  dir.string() + " has no moving average (made without it)");
+    init_ema();  // the raw weights, swapped back into the encoder below
+    load_module_tensors(*encoder_, SafetensorsFile::read(ema_path));
+    swap_ema();
+    ema_updates_ = state.value("ema_updates", int64_t{0});
+  }
   start_step_ = state.at("step").get<int64_t>();
   best_dev_ = state.value("best_dev", -1.0);
   best_step_ = state.value("best_step", int64_t{-1});
@@ -563,6 +627,7 @@ TrainResult Trainer::run() {
     setup_data();
     set_token_weights();
     setup_optimizer();
+    if (uses_ema()) init_ema();
   }
   write_file_atomic(join_path(cfg_.output, "train_config.json"),
                     nlohmann::json(cfg_).dump(2) + "\n");
@@ -617,6 +682,7 @@ TrainResult Trainer::run() {
     loss.backward();
     if (cfg_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, cfg_.grad_clip);
     optimizer_->step();
+    if (uses_ema()) update_ema();
     ++step;
     last_loss = loss.item<double>();
     if (!std::isfinite(last_loss))
@@ -640,6 +706,7 @@ TrainResult Trainer::run() {
                             {"sentences_per_s", secs > 0 ? sentences_window / secs : 0.0},
                             {"tokens_per_s", secs > 0 ? tokens_window / secs : 0.0}};
       if (eval_now) {
+        EmaWeights ema(this);
         const double dev = evaluate();
         rec["dev_spearman"] = dev;
         if (dev > best_dev_) {
@@ -675,6 +742,7 @@ TrainResult Trainer::run() {
   if (progress) progress->finish(step, "loss " + std::to_string(last_loss));
 
   save_checkpoint(step);
+  EmaWeights ema(this);  // what is saved from here on
   if (result.interrupted) {
     log_info("stopped at step " + std::to_string(step) +
              "; checkpoint saved, continue with --resume");

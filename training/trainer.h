@@ -52,6 +52,8 @@ struct TrainConfig {
   double cosent_ibn_weight = 0.0;       // cosent: weight of an in-batch InfoNCE term (temperature)
   double cosent_ibn_min_score = 4.0;    // cosent: gold score that makes a pair a positive for it
   double token_dropout = 0.0;           // unsup/sup/cosent: per-token cut-off probability
+  double ema_decay = 0.0;               // > 0: dev scores and saved models use an exponential
+                                        // moving average of the weights (e.g. 0.999)
   int threads = 0;                      // CPU threads (0 = all cores)
   int keep_checkpoints = 2;             // newest checkpoints kept
   bool progress = true;                 // progress lines on stderr

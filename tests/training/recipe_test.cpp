@@ -61,6 +61,7 @@ json write_tiny_recipe(const ScratchDir& dir) {
                                {"cosent_within_files", true},
                                {"cosent_ibn_weight", 0.5},
                                {"token_dropout", 0.1},
+                               {"ema_decay", 0.5},
                                {"keep_if_worse", true}},
                               {{"name", "unsup"},
                                {"objective", "unsup"},
@@ -111,6 +112,7 @@ TEST(Recipe, RunsTheWholePipelineAndCachesEveryStep) {
   EXPECT_EQ(stage["cosent_within_files"], true);
   EXPECT_DOUBLE_EQ(stage["cosent_ibn_weight"].get<double>(), 0.5);
   EXPECT_DOUBLE_EQ(stage["token_dropout"].get<double>(), 0.1);
+  EXPECT_DOUBLE_EQ(stage["ema_decay"].get<double>(), 0.5);
   // The last stage added the lexical path (kept whatever its dev: keep_if_worse).
   const json& lexical = report["steps"][6];
   EXPECT_EQ(lexical["name"], "03-lexical");
