@@ -206,7 +206,8 @@ class Trainer {
   // --ema-decay: ema_ holds a moving average of the encoder's parameters (their order).
   bool uses_ema() const { return cfg_.ema_decay > 0; }
   void init_ema();
-  void update_ema();
+  // After the optimizer step of 0-based `step` (the average's update number step + 1).
+  void update_ema(int64_t step);
   // Exchanges the encoder's parameters with ema_ (a second call restores them).
   void swap_ema();
   // Puts the EMA weights in the encoder for the scope's lifetime (a no-op without --ema-decay).
@@ -232,7 +233,6 @@ class Trainer {
   std::vector<Example> examples_;
   std::unique_ptr<BatchSampler> sampler_;
   std::vector<torch::Tensor> ema_;
-  int64_t ema_updates_ = 0;
   std::vector<StsPair> dev_pairs_;
   int64_t total_steps_ = 0;
   int64_t start_step_ = 0;
@@ -494,11 +494,11 @@ void Trainer::init_ema() {
   for (const auto& p : encoder_->parameters()) ema_.push_back(p.detach().clone());
 }
 
-void Trainer::update_ema() {
+void Trainer::update_ema(int64_t step) {
   torch::NoGradGuard no_grad;
   // The average warms up (as TensorFlow's ExponentialMovingAverage with num_updates does) so its
   // start is not dominated by the initial weights.
-  const double n = static_cast<double>(++ema_updates_);
+  const double n = static_cast<double>(step + 1);
   const double decay = std::min(cfg_.ema_decay, (1.0 + n) / (10.0 + n));
   const auto params = encoder_->parameters();
   for (size_t i = 0; i < params.size(); ++i) ema_[i].lerp_(params[i].detach(), 1.0 - decay);
@@ -548,7 +548,6 @@ void Trainer::save_checkpoint(int64_t step) {
                           {"best_dev", best_dev_},
                           {"best_step", best_step_},
                           {"initial_dev", initial_dev_},
-                          {"ema_updates", ema_updates_},
                           {"elapsed_seconds", elapsed},
                           {"objective", cfg_.objective},
                           {"train_config", cfg_}};
@@ -591,7 +590,6 @@ void Trainer::load_checkpoint(const std::filesystem::path& dir) {
     init_ema();  // the raw weights, swapped back into the encoder below
     load_module_tensors(*encoder_, SafetensorsFile::read(ema_path));
     swap_ema();
-    ema_updates_ = state.value("ema_updates", int64_t{0});
   }
   start_step_ = state.at("step").get<int64_t>();
   best_dev_ = state.value("best_dev", -1.0);
@@ -682,7 +680,7 @@ TrainResult Trainer::run() {
     loss.backward();
     if (cfg_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, cfg_.grad_clip);
     optimizer_->step();
-    if (uses_ema()) update_ema();
+    if (uses_ema()) update_ema(step);
     ++step;
     last_loss = loss.item<double>();
     if (!std::isfinite(last_loss))
