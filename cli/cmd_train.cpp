@@ -103,6 +103,17 @@ class TrainCommand : public Command {
                   "Dev scores, the best model and the last one use an exponential moving "
                   "average of the weights with this decay (e.g. 0.999; 0 = off)")
         ->capture_default_str();
+    s->add_option("--aux-objective", cfg_.aux_objective,
+                  "Multi-task: a second objective (unsup, sup or cosent) trained in the same "
+                  "steps on --aux-data; each step's loss is the main loss plus --aux-weight x "
+                  "its loss on a batch of its own");
+    s->add_option("--aux-data", cfg_.aux_data, "Training files of --aux-objective (in its format)")
+        ->expected(1, -1);
+    s->add_option("--aux-weight", cfg_.aux_weight, "Weight of the --aux-objective loss")
+        ->capture_default_str();
+    s->add_option("--aux-batch-size", cfg_.aux_batch_size,
+                  "Examples per step of --aux-objective (0 = --batch-size)")
+        ->capture_default_str();
     s->add_option("--mlm-probability", cfg_.mlm_probability, "mlm: masked fraction")
         ->capture_default_str();
     s->add_option("--log-every", cfg_.log_every, "Steps between log records")

@@ -529,7 +529,7 @@ TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const st
                                        const std::string& out) {
   const std::string where = "stages[" + std::to_string(index) + "]";
   RecipeSection section(stage, where);
-  section.allow({"name", "data", "pooling", "keep_if_worse"});
+  section.allow({"name", "data", "aux_data", "pooling", "keep_if_worse"});
   TrainConfig c;
   c.objective = "";
   c.bf16 = recipe_.value("bf16", c.bf16);
@@ -559,12 +559,16 @@ TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const st
   section.read("cosent_ibn_min_score", c.cosent_ibn_min_score);
   section.read("token_dropout", c.token_dropout);
   section.read("ema_decay", c.ema_decay);
+  section.read("aux_objective", c.aux_objective);
+  section.read("aux_weight", c.aux_weight);
+  section.read("aux_batch_size", c.aux_batch_size);
   section.read("log_every", c.log_every);
   section.read("device", c.device);
   section.check_keys();
   if (!stage.contains("data"))
     throw std::invalid_argument("recipe: " + where + ".data is required");
   c.data = dataset_paths(stage["data"]);
+  if (stage.contains("aux_data")) c.aux_data = dataset_paths(stage["aux_data"]);
   c.output = out;
   c.init = init;
   // A stage may change the pooling mode of the model it starts from; its lexical path stays.

@@ -76,6 +76,16 @@ void TrainConfig::validate() const {
   require(cosent_ibn_weight >= 0, "--cosent-ibn-weight must be >= 0");
   require(token_dropout >= 0 && token_dropout < 1, "--token-dropout must be in [0, 1)");
   require(ema_decay >= 0 && ema_decay < 1, "--ema-decay must be in [0, 1)");
+  if (aux_objective.empty()) {
+    require(aux_data.empty(), "--aux-data needs --aux-objective");
+  } else {
+    require(aux_objective == "unsup" || aux_objective == "sup" || aux_objective == "cosent",
+            "--aux-objective must be unsup, sup or cosent");
+    require(objective != "mlm", "--aux-objective cannot be combined with --objective mlm");
+    require(!aux_data.empty(), "--aux-objective needs --aux-data");
+    require(aux_weight > 0, "--aux-weight must be > 0");
+    require(aux_batch_size == 0 || aux_batch_size >= 2, "--aux-batch-size must be >= 2");
+  }
   require(keep_checkpoints >= 1, "keep_checkpoints must be >= 1");
   if (tokenizer.size()) encoder.validate();
   pooling_for(pooling).validate();
@@ -123,7 +133,11 @@ void to_json(nlohmann::json& j, const TrainConfig& c) {
                      {"cosent_ibn_weight", c.cosent_ibn_weight},
                      {"cosent_ibn_min_score", c.cosent_ibn_min_score},
                      {"token_dropout", c.token_dropout},
-                     {"ema_decay", c.ema_decay}};
+                     {"ema_decay", c.ema_decay},
+                     {"aux_objective", c.aux_objective},
+                     {"aux_data", c.aux_data},
+                     {"aux_weight", c.aux_weight},
+                     {"aux_batch_size", c.aux_batch_size}};
 }
 
 namespace {
@@ -196,7 +210,9 @@ class Trainer {
   void setup_optimizer();
   void set_token_weights();
   double lr_at(int64_t step, double elapsed) const;
-  torch::Tensor step_loss(const std::vector<size_t>& batch, int64_t step, int64_t* tokens);
+  // The loss of `objective` on `batch` of `examples`; `stream` seeds --token-dropout's cut-off.
+  torch::Tensor step_loss(const std::string& objective, const std::vector<Example>& examples,
+                          const std::vector<size_t>& batch, uint64_t stream, int64_t* tokens);
   double evaluate();
   void save_checkpoint(int64_t step);
   void load_checkpoint(const std::filesystem::path& dir);
@@ -232,6 +248,8 @@ class Trainer {
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::vector<Example> examples_;
   std::unique_ptr<BatchSampler> sampler_;
+  std::vector<Example> aux_examples_;  // --aux-objective's data (empty without one)
+  std::unique_ptr<BatchSampler> aux_sampler_;
   std::vector<torch::Tensor> ema_;
   std::vector<StsPair> dev_pairs_;
   int64_t total_steps_ = 0;
@@ -293,12 +311,16 @@ void Trainer::setup_model() {
   if (mlm_head_) mlm_head_->to(device_);
 }
 
+DataFormat format_for(const std::string& objective) {
+  if (objective == "sup") return DataFormat::kTriplets;
+  if (objective == "cosent") return DataFormat::kScoredPairs;
+  return DataFormat::kLines;
+}
+
 void Trainer::setup_data() {
-  DataFormat format = DataFormat::kLines;
-  if (cfg_.objective == "sup") format = DataFormat::kTriplets;
-  if (cfg_.objective == "cosent") format = DataFormat::kScoredPairs;
   DatasetStats stats;
-  examples_ = load_examples(cfg_.data, format, *tokenizer_, &stats, cfg_.threads);
+  examples_ =
+      load_examples(cfg_.data, format_for(cfg_.objective), *tokenizer_, &stats, cfg_.threads);
   std::string msg = "data: " + std::to_string(stats.examples) + " examples from " +
                     std::to_string(stats.lines) + " lines";
   if (stats.duplicates)
@@ -308,6 +330,16 @@ void Trainer::setup_data() {
     msg += ", " + std::to_string(stats.with_hard_negative) + " with hard negatives";
   log_info(msg);
   sampler_ = std::make_unique<BatchSampler>(&examples_, cfg_.batch_size, cfg_.seed);
+  if (!cfg_.aux_objective.empty()) {
+    DatasetStats aux;
+    aux_examples_ = load_examples(cfg_.aux_data, format_for(cfg_.aux_objective), *tokenizer_, &aux,
+                                  cfg_.threads);
+    log_info("aux data (" + cfg_.aux_objective + "): " + std::to_string(aux.examples) +
+             " examples from " + std::to_string(aux.lines) + " lines");
+    aux_sampler_ = std::make_unique<BatchSampler>(
+        &aux_examples_, cfg_.aux_batch_size > 0 ? cfg_.aux_batch_size : cfg_.batch_size,
+        cfg_.seed + 1);
+  }
   total_steps_ = cfg_.steps > 0 ? cfg_.steps : cfg_.epochs * sampler_->batches_per_epoch();
   if (!cfg_.eval_sts.empty()) dev_pairs_ = read_sts_file(cfg_.eval_sts);
 }
@@ -371,7 +403,9 @@ double Trainer::lr_at(int64_t step, double elapsed) const {
   return cfg_.lr * std::max(0.0, (1.0 - progress) / (1.0 - cfg_.warmup));
 }
 
-torch::Tensor Trainer::step_loss(const std::vector<size_t>& batch, int64_t step, int64_t* tokens) {
+torch::Tensor Trainer::step_loss(const std::string& objective, const std::vector<Example>& examples,
+                                 const std::vector<size_t>& batch, uint64_t stream,
+                                 int64_t* tokens) {
   const int64_t B = static_cast<int64_t>(batch.size());
   std::vector<const std::vector<int>*> rows;
   compat::AutocastGuard autocast(device_.is_cuda() ? at::kCUDA : at::kCPU, cfg_.bf16);
@@ -381,26 +415,25 @@ torch::Tensor Trainer::step_loss(const std::vector<size_t>& batch, int64_t step,
     *tokens = tb.tokens;
     if (cfg_.token_dropout > 0) {
       // Seeded per step (resumed runs cut the same tokens), offset from --objective mlm's stream.
-      auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg_.seed * 1000003ull +
-                                                          static_cast<uint64_t>(step) + 7);
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg_.seed * 1000003ull + stream + 7);
       tb.mask = drop_tokens(tb.ids, tb.mask, cfg_.token_dropout, gen);
     }
     return tb;
   };
-  if (cfg_.objective == "unsup") {
+  if (objective == "unsup") {
     // Each sentence twice in one forward pass: independent dropout masks make the two views.
     for (int view = 0; view < 2; ++view)
-      for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);
+      for (size_t i : batch) rows.push_back(&examples[i].texts[0]);
     TensorBatch tb = contrast_batch();
     auto z = encoder_->encode(tb.ids, tb.mask, true);
     return info_nce_loss(z.narrow(0, 0, B), z.narrow(0, B, B), cfg_.temperature);
   }
-  if (cfg_.objective == "sup") {
-    for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);
-    for (size_t i : batch) rows.push_back(&examples_[i].texts[1]);
+  if (objective == "sup") {
+    for (size_t i : batch) rows.push_back(&examples[i].texts[0]);
+    for (size_t i : batch) rows.push_back(&examples[i].texts[1]);
     std::vector<int64_t> hard(B, -1);
     for (int64_t k = 0; k < B; ++k) {
-      const Example& ex = examples_[batch[k]];
+      const Example& ex = examples[batch[k]];
       if (ex.texts.size() == 3) {
         hard[k] = static_cast<int64_t>(rows.size()) - B;  // column among candidates
         rows.push_back(&ex.texts[2]);
@@ -412,14 +445,14 @@ torch::Tensor Trainer::step_loss(const std::vector<size_t>& batch, int64_t step,
     return info_nce_loss(z.narrow(0, 0, B), candidates, cfg_.temperature,
                          torch::tensor(hard, torch::kLong), cfg_.hard_negative_weight);
   }
-  if (cfg_.objective == "cosent") {
+  if (objective == "cosent") {
     std::vector<float> gold;
     std::vector<int64_t> source;  // --cosent-within-files: each pair's data file
-    for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);
+    for (size_t i : batch) rows.push_back(&examples[i].texts[0]);
     for (size_t i : batch) {
-      rows.push_back(&examples_[i].texts[1]);
-      gold.push_back(examples_[i].score);
-      if (cfg_.cosent_within_files) source.push_back(examples_[i].source);
+      rows.push_back(&examples[i].texts[1]);
+      gold.push_back(examples[i].score);
+      if (cfg_.cosent_within_files) source.push_back(examples[i].source);
     }
     TensorBatch tb = contrast_batch();
     auto z = encoder_->encode(tb.ids, tb.mask, true);
@@ -433,11 +466,10 @@ torch::Tensor Trainer::step_loss(const std::vector<size_t>& batch, int64_t step,
     return loss;
   }
   // mlm
-  for (size_t i : batch) rows.push_back(&examples_[i].texts[0]);
+  for (size_t i : batch) rows.push_back(&examples[i].texts[0]);
   TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
   *tokens = tb.tokens;
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg_.seed * 1000003ull +
-                                                      static_cast<uint64_t>(step));
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg_.seed * 1000003ull + stream);
   auto [input, labels] = mask_tokens(tb.ids.cpu(), tb.mask.cpu(), model_config_.encoder.vocab_size,
                                      cfg_.mlm_probability, gen);
   input = input.to(device_);
@@ -545,6 +577,7 @@ void Trainer::save_checkpoint(int64_t step) {
       elapsed_before_ + std::chrono::duration<double>(Clock::now() - start_time_).count();
   nlohmann::json state = {{"step", step},
                           {"batches_drawn", sampler_->batches_drawn()},
+                          {"aux_batches_drawn", aux_sampler_ ? aux_sampler_->batches_drawn() : 0},
                           {"best_dev", best_dev_},
                           {"best_step", best_step_},
                           {"initial_dev", initial_dev_},
@@ -598,6 +631,14 @@ void Trainer::load_checkpoint(const std::filesystem::path& dir) {
   elapsed_before_ = state.value("elapsed_seconds", 0.0);
   setup_data();
   sampler_->seek(state.at("batches_drawn").get<int64_t>());
+  if (aux_sampler_) {
+    if (!state.contains("aux_batches_drawn") ||
+        state.value("train_config", nlohmann::json()).value("aux_objective", "") !=
+            cfg_.aux_objective)
+      throw std::invalid_argument("train --resume: the checkpoint in " + dir.string() +
+                                  " was not made with --aux-objective " + cfg_.aux_objective);
+    aux_sampler_->seek(state.at("aux_batches_drawn").get<int64_t>());
+  }
   prune_log_after(start_step_);
   log_info("resumed from " + dir.string() + " at step " + std::to_string(start_step_));
 }
@@ -653,7 +694,7 @@ TrainResult Trainer::run() {
 
   std::unique_ptr<Progress> progress;
   if (cfg_.progress) progress = std::make_unique<Progress>("train", total_steps_, "steps", 10.0);
-  double loss_sum = 0;
+  double loss_sum = 0, aux_loss_sum = 0;
   int64_t loss_count = 0, tokens_window = 0, sentences_window = 0;
   int64_t tokens_total = 0, sentences_total = 0;
   auto window_start = Clock::now();
@@ -674,9 +715,22 @@ TrainResult Trainer::run() {
     // replays exactly what an uninterrupted one would have done.
     torch::manual_seed(cfg_.seed * 7919ull + static_cast<uint64_t>(step));
     const std::vector<size_t> batch = sampler_->next();
-    int64_t tokens = 0;
+    int64_t tokens = 0, examples_in_step = static_cast<int64_t>(batch.size());
     optimizer_->zero_grad();
-    torch::Tensor loss = step_loss(batch, step, &tokens);
+    torch::Tensor loss =
+        step_loss(cfg_.objective, examples_, batch, static_cast<uint64_t>(step), &tokens);
+    if (aux_sampler_) {
+      // The second task's batch, its cut-off stream offset from the first task's.
+      const std::vector<size_t> aux_batch = aux_sampler_->next();
+      int64_t aux_tokens = 0;
+      torch::Tensor aux_loss =
+          step_loss(cfg_.aux_objective, aux_examples_, aux_batch,
+                    static_cast<uint64_t>(step) + (uint64_t{1} << 40), &aux_tokens);
+      aux_loss_sum += aux_loss.item<double>();
+      loss = loss + cfg_.aux_weight * aux_loss;
+      tokens += aux_tokens;
+      examples_in_step += static_cast<int64_t>(aux_batch.size());
+    }
     loss.backward();
     if (cfg_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, cfg_.grad_clip);
     optimizer_->step();
@@ -689,9 +743,9 @@ TrainResult Trainer::run() {
     loss_sum += last_loss;
     ++loss_count;
     tokens_window += tokens;
-    sentences_window += static_cast<int64_t>(batch.size());
+    sentences_window += examples_in_step;
     tokens_total += tokens;
-    sentences_total += static_cast<int64_t>(batch.size());
+    sentences_total += examples_in_step;
 
     const bool eval_now =
         !dev_pairs_.empty() && (step % cfg_.eval_every == 0 || step == total_steps_);
@@ -703,6 +757,7 @@ TrainResult Trainer::run() {
                             {"lr", lr},
                             {"sentences_per_s", secs > 0 ? sentences_window / secs : 0.0},
                             {"tokens_per_s", secs > 0 ? tokens_window / secs : 0.0}};
+      if (aux_sampler_) rec["aux_loss"] = aux_loss_sum / std::max<int64_t>(1, loss_count);
       if (eval_now) {
         EmaWeights ema(this);
         const double dev = evaluate();
@@ -724,7 +779,7 @@ TrainResult Trainer::run() {
           extra += " dev " + std::to_string(rec["dev_spearman"].get<double>()).substr(0, 5);
         progress->update(step, extra);
       }
-      loss_sum = 0;
+      loss_sum = aux_loss_sum = 0;
       loss_count = tokens_window = sentences_window = 0;
       window_start = Clock::now();
     }

@@ -68,7 +68,11 @@ json write_tiny_recipe(const ScratchDir& dir) {
                                {"data", {"corpus"}},
                                {"steps", 4},
                                {"batch_size", 16},
-                               {"save_every", 0}},
+                               {"save_every", 0},
+                               {"aux_objective", "sup"},
+                               {"aux_data", {"pairs"}},
+                               {"aux_weight", 0.5},
+                               {"aux_batch_size", 8}},
                               {{"lexical_weight", 0.3},
                                {"table", "embeddings"},
                                {"keep_if_worse", true}}})}};
@@ -113,6 +117,13 @@ TEST(Recipe, RunsTheWholePipelineAndCachesEveryStep) {
   EXPECT_DOUBLE_EQ(stage["cosent_ibn_weight"].get<double>(), 0.5);
   EXPECT_DOUBLE_EQ(stage["token_dropout"].get<double>(), 0.1);
   EXPECT_DOUBLE_EQ(stage["ema_decay"].get<double>(), 0.5);
+  const json unsup_config =
+      json::parse(test::read_text(out + "/work/stages/02-unsup/train_config.json"));
+  EXPECT_EQ(unsup_config["aux_objective"], "sup");
+  ASSERT_EQ(unsup_config["aux_data"].size(), 1u);
+  EXPECT_EQ(unsup_config["aux_data"][0], dir.file("pairs.tsv"));
+  EXPECT_DOUBLE_EQ(unsup_config["aux_weight"].get<double>(), 0.5);
+  EXPECT_EQ(unsup_config["aux_batch_size"], 8);
   // The last stage added the lexical path (kept whatever its dev: keep_if_worse).
   const json& lexical = report["steps"][6];
   EXPECT_EQ(lexical["name"], "03-lexical");

@@ -402,6 +402,79 @@ TEST(Trainer, EmaWeightsAreSavedAndResumed) {
   EXPECT_THROW(bad.validate(), std::invalid_argument);
 }
 
+// --aux-objective: each step adds the second task's weighted loss on its own batches; a resumed
+// run draws the same batches of both tasks.
+TEST(Trainer, AuxObjectiveAddsItsLossAndResumes) {
+  ScratchDir dir("trainer");
+  const auto pairs = test::paraphrase_pairs(300);
+  test::write_lines(dir.file("pairs.txt"), pairs);
+  // Main task: CoSENT within files whose scores are all equal, so its own loss is 0 at every
+  // step and the logged loss is the auxiliary term alone.
+  std::vector<std::string> flat;
+  for (const auto& p : pairs) flat.push_back(p + "\t3");
+  test::write_lines(dir.file("flat.txt"), flat);
+  TrainConfig c = tiny_config(dir.file("flat.txt"), dir.file("whole"));
+  c.objective = "cosent";
+  c.cosent_within_files = true;
+  c.aux_objective = "sup";
+  c.aux_data = {dir.file("pairs.txt")};
+  c.aux_weight = 0.5;
+  c.aux_batch_size = 12;
+  c.steps = 40;
+  c.save_every = 10;
+  train_model(c);
+  std::map<int64_t, double> aux;
+  for (const auto& line : test::read_lines(c.output + "/train_log.jsonl")) {
+    auto j = nlohmann::json::parse(line);
+    if (!j.contains("loss")) continue;
+    ASSERT_TRUE(j.contains("aux_loss")) << line;
+    const double a = j["aux_loss"].get<double>();
+    EXPECT_NEAR(j["loss"].get<double>(), 0.5 * a, 1e-5 * (1 + a)) << line;
+    aux[j["step"].get<int64_t>()] = a;
+  }
+  ASSERT_EQ(aux.size(), 40u);
+  double first = 0, last = 0;
+  for (int s = 1; s <= 5; ++s) first += aux[s] / 5;
+  for (int s = 36; s <= 40; ++s) last += aux[s] / 5;
+  EXPECT_LT(last, 0.7 * first) << "the auxiliary task does not learn: " << first << " -> " << last;
+
+  // Resumed from step 30, it ends on the whole run's weights.
+  TrainConfig r = c;
+  r.output = dir.file("resumed");
+  fs::create_directories(r.output + "/checkpoints");
+  fs::copy(c.output + "/checkpoints/step-000000030", r.output + "/checkpoints/step-000000030");
+  r.resume = true;
+  train_model(r);
+  EXPECT_LT(max_weight_difference(r.output + "/model.safetensors", c.output + "/model.safetensors"),
+            1e-6);
+
+  // A checkpoint made without the second task cannot continue with one.
+  TrainConfig plain = c;
+  plain.output = dir.file("plain");
+  plain.aux_objective.clear();
+  plain.aux_data.clear();
+  plain.steps = 10;
+  train_model(plain);
+  plain.resume = true;
+  plain.aux_objective = "sup";
+  plain.aux_data = c.aux_data;
+  plain.steps = 12;
+  EXPECT_THROW(train_model(plain), std::invalid_argument);
+
+  TrainConfig bad = c;
+  bad.aux_objective = "mlm";
+  EXPECT_THROW(bad.validate(), std::invalid_argument);
+  bad = c;
+  bad.aux_weight = 0;
+  EXPECT_THROW(bad.validate(), std::invalid_argument);
+  bad = c;
+  bad.aux_data.clear();
+  EXPECT_THROW(bad.validate(), std::invalid_argument);
+  bad = c;
+  bad.aux_objective.clear();
+  EXPECT_THROW(bad.validate(), std::invalid_argument);
+}
+
 TEST(Trainer, CliReportsBadDataWithFileAndLine) {
   ScratchDir dir("trainer");
   test::write_text(dir.file("bad.txt"), "anchor one\tpositive one\nonly one column here\n");
