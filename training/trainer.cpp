@@ -317,25 +317,29 @@ DataFormat format_for(const std::string& objective) {
   return DataFormat::kLines;
 }
 
-void Trainer::setup_data() {
-  DatasetStats stats;
-  examples_ =
-      load_examples(cfg_.data, format_for(cfg_.objective), *tokenizer_, &stats, cfg_.threads);
-  std::string msg = "data: " + std::to_string(stats.examples) + " examples from " +
-                    std::to_string(stats.lines) + " lines";
+// "N examples from M lines[, ...]" for the log.
+std::string describe(const DatasetStats& stats) {
+  std::string msg =
+      std::to_string(stats.examples) + " examples from " + std::to_string(stats.lines) + " lines";
   if (stats.duplicates)
     msg += ", " + std::to_string(stats.duplicates) + " duplicate sentences dropped";
   if (stats.skipped_empty) msg += ", " + std::to_string(stats.skipped_empty) + " empty skipped";
   if (stats.with_hard_negative)
     msg += ", " + std::to_string(stats.with_hard_negative) + " with hard negatives";
-  log_info(msg);
+  return msg;
+}
+
+void Trainer::setup_data() {
+  DatasetStats stats;
+  examples_ =
+      load_examples(cfg_.data, format_for(cfg_.objective), *tokenizer_, &stats, cfg_.threads);
+  log_info("data: " + describe(stats));
   sampler_ = std::make_unique<BatchSampler>(&examples_, cfg_.batch_size, cfg_.seed);
   if (!cfg_.aux_objective.empty()) {
     DatasetStats aux;
     aux_examples_ = load_examples(cfg_.aux_data, format_for(cfg_.aux_objective), *tokenizer_, &aux,
                                   cfg_.threads);
-    log_info("aux data (" + cfg_.aux_objective + "): " + std::to_string(aux.examples) +
-             " examples from " + std::to_string(aux.lines) + " lines");
+    log_info("aux data (" + cfg_.aux_objective + "): " + describe(aux));
     aux_sampler_ = std::make_unique<BatchSampler>(
         &aux_examples_, cfg_.aux_batch_size > 0 ? cfg_.aux_batch_size : cfg_.batch_size,
         cfg_.seed + 1);
@@ -577,7 +581,6 @@ void Trainer::save_checkpoint(int64_t step) {
       elapsed_before_ + std::chrono::duration<double>(Clock::now() - start_time_).count();
   nlohmann::json state = {{"step", step},
                           {"batches_drawn", sampler_->batches_drawn()},
-                          {"aux_batches_drawn", aux_sampler_ ? aux_sampler_->batches_drawn() : 0},
                           {"best_dev", best_dev_},
                           {"best_step", best_step_},
                           {"initial_dev", initial_dev_},
@@ -603,6 +606,11 @@ void Trainer::load_checkpoint(const std::filesystem::path& dir) {
     throw std::invalid_argument("train --resume: the checkpoint in " + dir.string() +
                                 " was made by objective '" + state.value("objective", "") +
                                 "', not '" + cfg_.objective + "'");
+  if (!cfg_.aux_objective.empty() &&
+      state.value("train_config", nlohmann::json()).value("aux_objective", "") !=
+          cfg_.aux_objective)
+    throw std::invalid_argument("train --resume: the checkpoint in " + dir.string() +
+                                " was not made with --aux-objective " + cfg_.aux_objective);
   LoadedModel m = load_model(dir.string(), torch::kCPU);
   model_config_ = m.config;
   tokenizer_ = m.tokenizer;
@@ -631,14 +639,7 @@ void Trainer::load_checkpoint(const std::filesystem::path& dir) {
   elapsed_before_ = state.value("elapsed_seconds", 0.0);
   setup_data();
   sampler_->seek(state.at("batches_drawn").get<int64_t>());
-  if (aux_sampler_) {
-    if (!state.contains("aux_batches_drawn") ||
-        state.value("train_config", nlohmann::json()).value("aux_objective", "") !=
-            cfg_.aux_objective)
-      throw std::invalid_argument("train --resume: the checkpoint in " + dir.string() +
-                                  " was not made with --aux-objective " + cfg_.aux_objective);
-    aux_sampler_->seek(state.at("aux_batches_drawn").get<int64_t>());
-  }
+  if (aux_sampler_) aux_sampler_->seek(start_step_);  // one batch per step
   prune_log_after(start_step_);
   log_info("resumed from " + dir.string() + " at step " + std::to_string(start_step_));
 }
@@ -719,14 +720,13 @@ TrainResult Trainer::run() {
     optimizer_->zero_grad();
     torch::Tensor loss =
         step_loss(cfg_.objective, examples_, batch, static_cast<uint64_t>(step), &tokens);
+    torch::Tensor aux_loss;
     if (aux_sampler_) {
       // The second task's batch, its cut-off stream offset from the first task's.
       const std::vector<size_t> aux_batch = aux_sampler_->next();
       int64_t aux_tokens = 0;
-      torch::Tensor aux_loss =
-          step_loss(cfg_.aux_objective, aux_examples_, aux_batch,
-                    static_cast<uint64_t>(step) + (uint64_t{1} << 40), &aux_tokens);
-      aux_loss_sum += aux_loss.item<double>();
+      aux_loss = step_loss(cfg_.aux_objective, aux_examples_, aux_batch,
+                           static_cast<uint64_t>(step) + (uint64_t{1} << 40), &aux_tokens);
       loss = loss + cfg_.aux_weight * aux_loss;
       tokens += aux_tokens;
       examples_in_step += static_cast<int64_t>(aux_batch.size());
@@ -741,6 +741,7 @@ TrainResult Trainer::run() {
       throw std::runtime_error("training diverged: loss is " + std::to_string(last_loss) +
                                " at step " + std::to_string(step) + " (lower --lr?)");
     loss_sum += last_loss;
+    if (aux_loss.defined()) aux_loss_sum += aux_loss.item<double>();
     ++loss_count;
     tokens_window += tokens;
     sentences_window += examples_in_step;

@@ -358,6 +358,19 @@ double max_weight_difference(const std::string& a_path, const std::string& b_pat
   return diff;
 }
 
+// Resumes a copy of `c`'s checkpoint `step_dir` (same schedule) into `out`; returns how far the
+// resumed model ends from `c`'s.
+double resumed_difference(const TrainConfig& c, const std::string& out,
+                          const std::string& step_dir) {
+  TrainConfig r = c;
+  r.output = out;
+  fs::create_directories(r.output + "/checkpoints");
+  fs::copy(c.output + "/checkpoints/" + step_dir, r.output + "/checkpoints/" + step_dir);
+  r.resume = true;
+  train_model(r);
+  return max_weight_difference(r.output + "/model.safetensors", c.output + "/model.safetensors");
+}
+
 // --ema-decay: the saved model is the moving average (not the raw weights), a checkpoint keeps
 // both, and a resumed run continues the average exactly.
 TEST(Trainer, EmaWeightsAreSavedAndResumed) {
@@ -377,14 +390,7 @@ TEST(Trainer, EmaWeightsAreSavedAndResumed) {
   // Resumed from the whole run's step-15 checkpoint (same schedule), it ends on the same average.
   // (Late enough that the warmed-up average still carries the checkpoint's: restarting the
   // average from the raw weights there ends about 1e-4 away.)
-  TrainConfig r = c;
-  r.output = dir.file("resumed");
-  fs::create_directories(r.output + "/checkpoints");
-  fs::copy(c.output + "/checkpoints/step-000000015", r.output + "/checkpoints/step-000000015");
-  r.resume = true;
-  train_model(r);
-  EXPECT_LT(max_weight_difference(r.output + "/model.safetensors", c.output + "/model.safetensors"),
-            1e-5);
+  EXPECT_LT(resumed_difference(c, dir.file("resumed"), "step-000000015"), 1e-5);
 
   // A checkpoint made without the average cannot continue one.
   TrainConfig plain = c;
@@ -439,14 +445,7 @@ TEST(Trainer, AuxObjectiveAddsItsLossAndResumes) {
   EXPECT_LT(last, 0.7 * first) << "the auxiliary task does not learn: " << first << " -> " << last;
 
   // Resumed from step 30, it ends on the whole run's weights.
-  TrainConfig r = c;
-  r.output = dir.file("resumed");
-  fs::create_directories(r.output + "/checkpoints");
-  fs::copy(c.output + "/checkpoints/step-000000030", r.output + "/checkpoints/step-000000030");
-  r.resume = true;
-  train_model(r);
-  EXPECT_LT(max_weight_difference(r.output + "/model.safetensors", c.output + "/model.safetensors"),
-            1e-6);
+  EXPECT_LT(resumed_difference(c, dir.file("resumed"), "step-000000030"), 1e-6);
 
   // A checkpoint made without the second task cannot continue with one.
   TrainConfig plain = c;
