@@ -103,8 +103,11 @@ else
   log "fetching the sentencepiece source package list"
   apt-get "${APT_OPTS[@]}" update -qq
   work=$APT_DIR/work; mkdir -p "$work"
-  (cd "$work" && apt-get "${APT_OPTS[@]}" source -qq "sentencepiece=$SPM_VERSION*" ) \
-    || (cd "$work" && apt-get "${APT_OPTS[@]}" source -qq sentencepiece)
+  # apt-get source wants the exact Debian version (0.1.97-3 on bookworm): look it up.
+  deb_ver=$(apt-cache "${APT_OPTS[@]}" showsrc sentencepiece 2>/dev/null \
+    | awk -v v="$SPM_VERSION" '$1 == "Version:" && index($2, v "-") == 1 { print $2; exit }')
+  [[ -n $deb_ver ]] || die "the Debian sources offer no sentencepiece $SPM_VERSION source package"
+  (cd "$work" && apt-get "${APT_OPTS[@]}" source -qq "sentencepiece=$deb_ver")
   got=$(find "$work" -maxdepth 1 -type d -name "sentencepiece-$SPM_VERSION*" | head -1)
   [[ -n $got && -f $got/src/sentencepiece_processor.cc ]] || die "apt-get source sentencepiece did not unpack a $SPM_VERSION tree"
   # Keep only what the build needs.

@@ -143,6 +143,28 @@ std::vector<Example> load_examples(const std::vector<std::string>& paths, DataFo
   return kept;
 }
 
+uint64_t examples_fingerprint(const std::vector<Example>& examples) {
+  // Chained per-example hashes: no buffer the size of a corpus.
+  uint64_t h = hash64("sembed examples v1");
+  std::string bytes;
+  auto put = [&bytes](const void* p, size_t n) { bytes.append(static_cast<const char*>(p), n); };
+  for (const Example& ex : examples) {
+    bytes.clear();
+    put(&h, sizeof h);
+    const uint32_t n_texts = static_cast<uint32_t>(ex.texts.size());
+    put(&n_texts, sizeof n_texts);
+    for (const auto& t : ex.texts) {
+      const uint32_t n = static_cast<uint32_t>(t.size());
+      put(&n, sizeof n);
+      put(t.data(), t.size() * sizeof(int));
+    }
+    put(&ex.score, sizeof ex.score);
+    put(&ex.source, sizeof ex.source);
+    h = hash64(bytes);
+  }
+  return h;
+}
+
 BatchSampler::BatchSampler(const std::vector<Example>* examples, int batch_size, uint64_t seed)
     : examples_(examples), batch_size_(batch_size), seed_(seed) {
   if (batch_size <= 0) throw std::invalid_argument("batch_size must be > 0");

@@ -42,6 +42,11 @@ std::vector<Example> load_examples(const std::vector<std::string>& paths, DataFo
                                    const Tokenizer& tokenizer, DatasetStats* stats = nullptr,
                                    int threads = 0);
 
+// A stable 64-bit hash of a loaded dataset: every text's piece ids, every score and source, in
+// order. Checkpoints record it so that --resume refuses different data (or a different
+// tokenizer), on which the saved sampler position would mean other batches.
+uint64_t examples_fingerprint(const std::vector<Example>& examples);
+
 // Deterministic batches over a dataset: a seeded permutation per epoch; a batch never holds two
 // examples that share a text key (such examples wait for a later batch of the same epoch).
 // Its whole state is the number of batches drawn: seek(n) replays to it exactly (resumption).

@@ -259,6 +259,7 @@ class Trainer {
   double initial_dev_ = -1;
   double elapsed_before_ = 0;         // seconds trained before a resume
   bool needs_token_weights_ = false;  // a new idf_mean pooling without weights yet
+  std::string data_fingerprint_, aux_data_fingerprint_;  // examples_fingerprint() in hex
   Clock::time_point start_time_;
 };
 
@@ -318,6 +319,13 @@ DataFormat format_for(const std::string& objective) {
 }
 
 // "N examples from M lines[, ...]" for the log.
+std::string hex64(uint64_t v) {
+  static const char* digits = "0123456789abcdef";
+  std::string s(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) s[i] = digits[v & 15];
+  return s;
+}
+
 std::string describe(const DatasetStats& stats) {
   std::string msg =
       std::to_string(stats.examples) + " examples from " + std::to_string(stats.lines) + " lines";
@@ -334,12 +342,14 @@ void Trainer::setup_data() {
   examples_ =
       load_examples(cfg_.data, format_for(cfg_.objective), *tokenizer_, &stats, cfg_.threads);
   log_info("data: " + describe(stats));
+  data_fingerprint_ = hex64(examples_fingerprint(examples_));
   sampler_ = std::make_unique<BatchSampler>(&examples_, cfg_.batch_size, cfg_.seed);
   if (!cfg_.aux_objective.empty()) {
     DatasetStats aux;
     aux_examples_ = load_examples(cfg_.aux_data, format_for(cfg_.aux_objective), *tokenizer_, &aux,
                                   cfg_.threads);
     log_info("aux data (" + cfg_.aux_objective + "): " + describe(aux));
+    aux_data_fingerprint_ = hex64(examples_fingerprint(aux_examples_));
     aux_sampler_ = std::make_unique<BatchSampler>(
         &aux_examples_, cfg_.aux_batch_size > 0 ? cfg_.aux_batch_size : cfg_.batch_size,
         cfg_.seed + 1);
@@ -586,6 +596,10 @@ void Trainer::save_checkpoint(int64_t step) {
                           {"initial_dev", initial_dev_},
                           {"elapsed_seconds", elapsed},
                           {"objective", cfg_.objective},
+                          {"examples", examples_.size()},
+                          {"data_fingerprint", data_fingerprint_},
+                          {"aux_examples", aux_examples_.size()},
+                          {"aux_data_fingerprint", aux_data_fingerprint_},
                           {"train_config", cfg_}};
   write_file_atomic(join_path(dir.temp_path(), "state.json"), state.dump(2) + "\n");
   dir.commit();
@@ -638,6 +652,22 @@ void Trainer::load_checkpoint(const std::filesystem::path& dir) {
   initial_dev_ = state.value("initial_dev", -1.0);
   elapsed_before_ = state.value("elapsed_seconds", 0.0);
   setup_data();
+  // The saved sampler positions index these examples: other data (an edited file, another
+  // tokenizer) would silently replay other batches. (Checkpoints older than the fingerprint
+  // carry none and are not checked.)
+  auto same_data = [&](const char* what, const char* key, const char* count_key,
+                       const std::string& now, size_t now_count) {
+    const std::string then = state.value(key, "");
+    if (then.empty() || then == now) return;
+    throw std::invalid_argument(
+        "train --resume: the " + std::string(what) + " (" + std::to_string(now_count) +
+        " examples) differ from what the checkpoint in " + dir.string() + " was trained on (" +
+        std::to_string(state.value(count_key, int64_t{0})) +
+        " examples): resume with the same files and tokenizer, or start a new output directory");
+  };
+  same_data("training data", "data_fingerprint", "examples", data_fingerprint_, examples_.size());
+  same_data("--aux-data", "aux_data_fingerprint", "aux_examples", aux_data_fingerprint_,
+            aux_examples_.size());
   sampler_->seek(state.at("batches_drawn").get<int64_t>());
   if (aux_sampler_) aux_sampler_->seek(start_step_);  // one batch per step
   prune_log_after(start_step_);

@@ -77,6 +77,25 @@ TEST(Data, ScoredPairsReadStsbReleaseFormat) {
   EXPECT_FLOAT_EQ(both[2].score, 4.5f);
 }
 
+// The fingerprint --resume compares: stable for the same data, changed by any text, score or
+// order change.
+TEST(Data, FingerprintTracksTextsScoresAndOrder) {
+  ScratchDir dir("data");
+  const Tokenizer& tok = test::tiny_tokenizer();
+  auto load = [&](const std::string& text) {
+    write_text(dir.file("pairs.tsv"), text);
+    return examples_fingerprint(
+        load_examples({dir.file("pairs.tsv")}, DataFormat::kScoredPairs, tok));
+  };
+  const uint64_t base =
+      load("A cat runs.\tA cat is running.\t4.5\nA dog sits.\tThe sea is blue.\t1\n");
+  EXPECT_EQ(load("A cat runs.\tA cat is running.\t4.5\nA dog sits.\tThe sea is blue.\t1\n"), base);
+  EXPECT_NE(load("A cat runs.\tA cat is running.\t4.0\nA dog sits.\tThe sea is blue.\t1\n"), base);
+  EXPECT_NE(load("A cat runs.\tA cat is running.\t4.5\nA dog sits.\tThe sea is green.\t1\n"), base);
+  EXPECT_NE(load("A dog sits.\tThe sea is blue.\t1\nA cat runs.\tA cat is running.\t4.5\n"), base);
+  EXPECT_NE(load("A cat runs.\tA cat is running.\t4.5\n"), base);
+}
+
 TEST(BatchSampler, NeverPutsTheSameTextTwiceInABatch) {
   // Ten examples, but only four distinct anchors: a batch of 4 must hold 4 distinct keys.
   std::vector<Example> ex(10);

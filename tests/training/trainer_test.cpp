@@ -344,6 +344,32 @@ TEST(Trainer, InterruptedCheckpointWriteLeavesThePreviousOneUsable) {
   EXPECT_EQ(r.steps, 12);
 }
 
+// The checkpoint records what it was trained on: --resume with edited data is refused (the saved
+// sampler position would index other examples); with the same data it continues.
+TEST(Trainer, ResumeRefusesChangedData) {
+  ScratchDir dir("trainer");
+  const auto pairs = test::paraphrase_pairs(300);
+  test::write_lines(dir.file("pairs.txt"), pairs);
+  TrainConfig c = tiny_config(dir.file("pairs.txt"), dir.file("out"));
+  c.steps = 10;
+  c.save_every = 5;
+  train_model(c);
+  c.resume = true;
+  c.steps = 12;
+  test::write_lines(dir.file("pairs.txt"),
+                    std::vector<std::string>(pairs.begin() + 1, pairs.end()));
+  try {
+    train_model(c);
+    FAIL() << "resumed on changed data";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("differ from what the checkpoint"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("299 examples"), std::string::npos) << e.what();
+  }
+  test::write_lines(dir.file("pairs.txt"), pairs);
+  EXPECT_EQ(train_model(c).steps, 12);
+}
+
 // Largest absolute difference between two safetensors files' F32 tensors (same names required).
 double max_weight_difference(const std::string& a_path, const std::string& b_path) {
   const SafetensorsFile a = SafetensorsFile::read(a_path), b = SafetensorsFile::read(b_path);
