@@ -19,18 +19,20 @@ class LexicalCommand : public Command {
         "embeddings the model's own trained piece embeddings). The transformer is unchanged; "
         "--weight 0 removes the path");
     subcommand->add_option("-m,--model", options_.model_dir, "Model directory")->required();
-    subcommand->add_option("-o,--output", options_.output_dir,
-                           "Model directory to write (may be --model itself)")
+    subcommand
+        ->add_option("-o,--output", options_.output_dir,
+                     "Model directory to write (may be --model itself)")
         ->required();
     subcommand->add_option("-w,--weight", options_.weight, "Lexical weight w in [0, 1)")
         ->check(CLI::Range(0.0, 0.999))
         ->capture_default_str();
     subcommand->add_option("--idf-corpus", options_.idf_corpus,
                            "Piece IDF from these text files (default: the model's own IDF)");
-    subcommand->add_option("--table", options_.table,
-                           "Lexical table: random (a TF-IDF projection) or embeddings (the "
-                           "model's trained token embeddings, an IDF-weighted bag of its learned "
-                           "piece vectors); default: the model's own, else random")
+    subcommand
+        ->add_option("--table", options_.table,
+                     "Lexical table: random (a TF-IDF projection) or embeddings (the "
+                     "model's trained token embeddings, an IDF-weighted bag of its learned "
+                     "piece vectors); default: the model's own, else random")
         ->check(CLI::IsMember({"random", "embeddings"}));
     subcommand->add_option("--seed", options_.seed, "Seed of a new lexical table")
         ->capture_default_str();
@@ -39,8 +41,8 @@ class LexicalCommand : public Command {
   int run() override {
     const ModelConfig config = set_lexical_path(options_);
     std::printf("wrote %s: lexical weight %.3g, %d-value vectors, pooling %s\n",
-                options_.output_dir.c_str(), config.pooling.lexical_weight,
-                config.embedding_dim(), config.pooling.mode.c_str());
+                options_.output_dir.c_str(), config.pooling.lexical_weight, config.embedding_dim(),
+                config.pooling.mode.c_str());
     return 0;
   }
 

@@ -64,8 +64,7 @@ class PrepareCommand : public Command {
     } else {
       std::printf("read      %lld lines (%lld sentences)\n", (long long)s.lines_read,
                   (long long)s.sentences);
-      std::printf("written   %lld sentences to %s\n", (long long)s.written,
-                  config_.output.c_str());
+      std::printf("written   %lld sentences to %s\n", (long long)s.written, config_.output.c_str());
       std::printf("dropped   %lld duplicate, %lld too short, %lld too long, %lld invalid UTF-8\n",
                   (long long)s.dropped_duplicate, (long long)s.dropped_short,
                   (long long)s.dropped_long, (long long)s.dropped_invalid);
@@ -84,6 +83,8 @@ class PrepareCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> make_prepare_command() { return std::make_unique<PrepareCommand>(); }
+std::unique_ptr<Command> make_prepare_command() {
+  return std::make_unique<PrepareCommand>();
+}
 
 }  // namespace sembed::cli

@@ -22,7 +22,8 @@ class ServeCommand : public Command {
     subcommand = app.add_subcommand(
         "serve",
         "Serve a model over HTTP: POST /embed (TEI), /v1/embeddings (OpenAI), /similarity, "
-        "/search (with --embeddings); GET / (search page), /health, /info, /metrics. Requests are batched "
+        "/search (with --embeddings); GET / (search page), /health, /info, /metrics. Requests are "
+        "batched "
         "dynamically under a token budget. SIGINT/SIGTERM stop accepting connections, answer "
         "the requests in flight and exit 0.");
     auto* s = subcommand;

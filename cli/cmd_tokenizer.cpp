@@ -30,11 +30,13 @@ class TokenizerCommand : public Command {
     train_->add_option("--model-type", config_.model_type, "unigram or bpe")
         ->check(CLI::IsMember({"unigram", "bpe"}))
         ->capture_default_str();
-    train_->add_option("--character-coverage", config_.character_coverage,
-                       "Fraction of characters the vocabulary covers")
+    train_
+        ->add_option("--character-coverage", config_.character_coverage,
+                     "Fraction of characters the vocabulary covers")
         ->capture_default_str();
-    train_->add_option("--input-sentence-size", config_.input_sentence_size,
-                       "Sentences sampled for training (0 = all)")
+    train_
+        ->add_option("--input-sentence-size", config_.input_sentence_size,
+                     "Sentences sampled for training (0 = all)")
         ->capture_default_str();
     train_->add_option("--threads", config_.threads, "Training threads (0 = all cores)")
         ->capture_default_str();
@@ -72,9 +74,8 @@ class TokenizerCommand : public Command {
     Progress timer("tokenizer train", -1, "");
     Tokenizer::train(input_, output_, config_, log_level() >= LogLevel::kDebug);
     Tokenizer tok = Tokenizer::load(output_);
-    std::printf("trained %s tokenizer: %d pieces -> %s (+ %s) in %s\n",
-                config_.model_type.c_str(), tok.vocab_size(), output_.c_str(),
-                tokenizer_sidecar_path(output_).c_str(),
+    std::printf("trained %s tokenizer: %d pieces -> %s (+ %s) in %s\n", config_.model_type.c_str(),
+                tok.vocab_size(), output_.c_str(), tokenizer_sidecar_path(output_).c_str(),
                 Progress::format_duration(timer.elapsed_seconds()).c_str());
     return 0;
   }
@@ -149,6 +150,8 @@ class TokenizerCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> make_tokenizer_command() { return std::make_unique<TokenizerCommand>(); }
+std::unique_ptr<Command> make_tokenizer_command() {
+  return std::make_unique<TokenizerCommand>();
+}
 
 }  // namespace sembed::cli

@@ -77,7 +77,8 @@ class TrainCommand : public Command {
         ->capture_default_str();
     s->add_option("--save-every", cfg_.save_every, "Steps between checkpoints (0: end only)")
         ->capture_default_str();
-    s->add_flag("--resume", cfg_.resume, "Continue from the newest checkpoint in --output");
+    s->add_flag("--resume", cfg_.resume,
+                "Continue from the newest checkpoint in --output (same data and tokenizer)");
     s->add_option("--weight-decay", cfg_.weight_decay, "AdamW weight decay")->capture_default_str();
     s->add_option("--grad-clip", cfg_.grad_clip, "Max gradient norm (0: off)")
         ->capture_default_str();

@@ -14,7 +14,7 @@ namespace sembed::cli {
 struct ModelFlags {
   std::string preset = "small";
   int layers = 0, hidden = 0, heads = 0, ffn = 0, max_len = 0;  // 0 = from the preset
-  double dropout = -1;                                           // <0 = from the preset
+  double dropout = -1;                                          // <0 = from the preset
   std::string pooling = "mean";
   bool mlp_at_inference = false;
   double lexical_weight = 0;  // 0 = no lexical path

@@ -39,7 +39,9 @@ std::string parent_directory(const std::string& path) {
   return parent.empty() ? "." : parent;
 }
 
-void sync_directory(const std::string& dir) { fsync_path(dir, O_RDONLY | O_DIRECTORY); }
+void sync_directory(const std::string& dir) {
+  fsync_path(dir, O_RDONLY | O_DIRECTORY);
+}
 
 struct AtomicFile::Impl {
   std::ofstream out;
@@ -47,7 +49,8 @@ struct AtomicFile::Impl {
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), impl_(new Impl) {
   if (path_.empty()) throw std::invalid_argument("output path is empty");
-  if (is_directory(path_)) throw std::runtime_error("cannot write '" + path_ + "': it is a directory");
+  if (is_directory(path_))
+    throw std::runtime_error("cannot write '" + path_ + "': it is a directory");
   std::vector<char> tmpl(path_.begin(), path_.end());
   const char suffix[] = ".tmp-XXXXXX";
   tmpl.insert(tmpl.end(), suffix, suffix + sizeof(suffix));
@@ -70,7 +73,9 @@ AtomicFile::~AtomicFile() {
   }
 }
 
-std::ostream& AtomicFile::stream() { return impl_->out; }
+std::ostream& AtomicFile::stream() {
+  return impl_->out;
+}
 
 void AtomicFile::commit() {
   if (committed_) throw std::logic_error("AtomicFile::commit called twice");

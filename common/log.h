@@ -12,10 +12,18 @@ void set_log_level(LogLevel level);
 LogLevel log_level();
 void log_message(LogLevel level, const std::string& message);
 
-inline void log_error(const std::string& m) { log_message(LogLevel::kError, m); }
-inline void log_warning(const std::string& m) { log_message(LogLevel::kWarning, m); }
-inline void log_info(const std::string& m) { log_message(LogLevel::kInfo, m); }
-inline void log_debug(const std::string& m) { log_message(LogLevel::kDebug, m); }
+inline void log_error(const std::string& m) {
+  log_message(LogLevel::kError, m);
+}
+inline void log_warning(const std::string& m) {
+  log_message(LogLevel::kWarning, m);
+}
+inline void log_info(const std::string& m) {
+  log_message(LogLevel::kInfo, m);
+}
+inline void log_debug(const std::string& m) {
+  log_message(LogLevel::kDebug, m);
+}
 
 // Writes raw text to stderr under the log lock (used by progress lines).
 void write_stderr_locked(const std::string& text);

@@ -21,7 +21,9 @@ int default_threads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-int resolve_threads(int requested) { return requested > 0 ? requested : default_threads(); }
+int resolve_threads(int requested) {
+  return requested > 0 ? requested : default_threads();
+}
 
 void parallel_for(size_t n, int threads, const std::function<void(size_t, size_t)>& fn) {
   if (n == 0) return;

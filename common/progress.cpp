@@ -53,7 +53,9 @@ void Progress::update(int64_t done, const std::string& extra) {
   print(done, extra, false);
 }
 
-void Progress::finish(int64_t done, const std::string& extra) { print(done, extra, true); }
+void Progress::finish(int64_t done, const std::string& extra) {
+  print(done, extra, true);
+}
 
 void Progress::print(int64_t done, const std::string& extra, bool final) {
   if (log_level() < LogLevel::kInfo) return;  // --quiet: warnings and errors only

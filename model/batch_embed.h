@@ -11,11 +11,11 @@
 namespace sembed {
 
 struct BatchEmbedOptions {
-  int max_len = 128;              // tokens incl. [CLS]/[SEP]; longer lists are truncated
-  int batch_size = 64;            // texts per forward pass (when max_batch_tokens == 0)
-  int64_t max_batch_tokens = 0;   // > 0: cap on padded tokens per forward pass instead
-  bool bf16 = false;              // bf16 autocast
-  bool normalize = true;          // L2-normalise each vector
+  int max_len = 128;             // tokens incl. [CLS]/[SEP]; longer lists are truncated
+  int batch_size = 64;           // texts per forward pass (when max_batch_tokens == 0)
+  int64_t max_batch_tokens = 0;  // > 0: cap on padded tokens per forward pass instead
+  bool bf16 = false;             // bf16 autocast
+  bool normalize = true;         // L2-normalise each vector
 };
 
 // Row-major [pieces.size(), hidden] vectors. The encoder must be in eval mode for deterministic

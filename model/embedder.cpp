@@ -26,8 +26,7 @@ struct Embedder::Impl {
   bool normalize = true;
 };
 
-Embedder::Embedder(const std::string& model_dir, const EmbedderOptions& options)
-    : impl_(new Impl) {
+Embedder::Embedder(const std::string& model_dir, const EmbedderOptions& options) : impl_(new Impl) {
   options.validate();
   impl_->options = options;
   configure_torch_threads(options.threads);
@@ -38,19 +37,36 @@ Embedder::Embedder(const std::string& model_dir, const EmbedderOptions& options)
     throw std::invalid_argument("max_len " + std::to_string(options.max_len) +
                                 " exceeds the model's position limit " + std::to_string(model_max));
   impl_->max_len = options.max_len > 0 ? options.max_len : model_max;
-  impl_->normalize = options.normalize < 0 ? impl_->model.config.pooling.normalize : options.normalize != 0;
+  impl_->normalize =
+      options.normalize < 0 ? impl_->model.config.pooling.normalize : options.normalize != 0;
 }
 
 Embedder::~Embedder() = default;
 
-int Embedder::dim() const { return impl_->model.config.embedding_dim(); }
-int Embedder::max_len() const { return impl_->max_len; }
-bool Embedder::normalizes() const { return impl_->normalize; }
-std::string Embedder::device() const { return impl_->device.str(); }
-const ModelConfig& Embedder::config() const { return impl_->model.config; }
-const Tokenizer& Embedder::tokenizer() const { return *impl_->model.tokenizer; }
-const std::string& Embedder::weights_hash() const { return impl_->model.weights_hash; }
-const EmbedderOptions& Embedder::options() const { return impl_->options; }
+int Embedder::dim() const {
+  return impl_->model.config.embedding_dim();
+}
+int Embedder::max_len() const {
+  return impl_->max_len;
+}
+bool Embedder::normalizes() const {
+  return impl_->normalize;
+}
+std::string Embedder::device() const {
+  return impl_->device.str();
+}
+const ModelConfig& Embedder::config() const {
+  return impl_->model.config;
+}
+const Tokenizer& Embedder::tokenizer() const {
+  return *impl_->model.tokenizer;
+}
+const std::string& Embedder::weights_hash() const {
+  return impl_->model.weights_hash;
+}
+const EmbedderOptions& Embedder::options() const {
+  return impl_->options;
+}
 
 std::vector<float> Embedder::embed(const std::vector<std::string>& texts, EmbedStats* stats) const {
   std::vector<std::vector<int>> pieces(texts.size());

@@ -25,9 +25,9 @@ struct EmbedderOptions {
 
 struct EmbedStats {
   int64_t texts = 0;
-  int64_t tokens = 0;      // real tokens fed to the model
-  int64_t truncated = 0;   // texts cut to max_len
-  int64_t batches = 0;     // forward passes
+  int64_t tokens = 0;     // real tokens fed to the model
+  int64_t truncated = 0;  // texts cut to max_len
+  int64_t batches = 0;    // forward passes
 };
 
 class Embedder {
@@ -43,7 +43,8 @@ class Embedder {
   // tokenised on all cores, sorted by length, batched with padding to each batch's longest text,
   // and put back in input order, so a text's vector does not depend on its batch. Texts longer
   // than max_len are truncated and counted in `stats`. Safe to call from several threads.
-  std::vector<float> embed(const std::vector<std::string>& texts, EmbedStats* stats = nullptr) const;
+  std::vector<float> embed(const std::vector<std::string>& texts,
+                           EmbedStats* stats = nullptr) const;
 
   // Same for texts already tokenised with tokenizer() (piece ids, no special tokens; each list at
   // most max_len() - 2 long, else it is truncated and counted). `max_batch_tokens` > 0 caps

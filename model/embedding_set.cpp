@@ -91,7 +91,8 @@ EmbedFileStats embed_file(const Embedder& embedder, const EmbedFileOptions& opti
     if (int8) {
       quantized.resize(vectors.size());
       for (size_t i = 0; i < vectors.size(); ++i)
-        quantized[i] = static_cast<int8_t>(std::lround(std::max(-1.0f, std::min(1.0f, vectors[i])) * 127.0f));
+        quantized[i] =
+            static_cast<int8_t>(std::lround(std::max(-1.0f, std::min(1.0f, vectors[i])) * 127.0f));
       npy.append(quantized.data(), static_cast<int64_t>(chunk.size()));
     } else {
       npy.append(vectors.data(), static_cast<int64_t>(chunk.size()));
@@ -137,7 +138,8 @@ EmbedFileStats embed_file(const Embedder& embedder, const EmbedFileOptions& opti
 }
 
 EmbeddingSet load_embedding_set(const std::string& dir) {
-  if (!is_directory(dir)) throw std::runtime_error("embedding directory '" + dir + "' does not exist");
+  if (!is_directory(dir))
+    throw std::runtime_error("embedding directory '" + dir + "' does not exist");
   EmbeddingSet set;
   const std::string meta_path = join_path(dir, "meta.json");
   try {
@@ -145,7 +147,8 @@ EmbeddingSet load_embedding_set(const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error("'" + meta_path + "' is not valid JSON: " + e.what());
   }
-  const float scale = set.meta.value("dtype", "float32") == "int8" ? set.meta.value("scale", 1.0f / 127) : 1.0f;
+  const float scale =
+      set.meta.value("dtype", "float32") == "int8" ? set.meta.value("scale", 1.0f / 127) : 1.0f;
   NpyMatrix m = read_npy_matrix(join_path(dir, "embeddings.npy"), scale);
   set.rows = m.rows;
   set.dim = m.cols;

@@ -15,18 +15,18 @@
 namespace sembed {
 
 struct EmbedFileOptions {
-  std::string input;                 // one text per line ("-" = stdin)
-  std::string output_dir;            // replaced atomically
-  std::string dtype = "float32";     // float32 or int8 (int8 needs normalised vectors)
-  int64_t chunk_lines = 32768;       // lines held in memory at a time
+  std::string input;              // one text per line ("-" = stdin)
+  std::string output_dir;         // replaced atomically
+  std::string dtype = "float32";  // float32 or int8 (int8 needs normalised vectors)
+  int64_t chunk_lines = 32768;    // lines held in memory at a time
   bool progress = true;
   void validate() const;
 };
 
 struct EmbedFileStats {
   int64_t rows = 0;
-  int64_t empty = 0;       // empty lines: embedded as the empty text, row kept
-  int64_t truncated = 0;   // lines cut to max_len tokens
+  int64_t empty = 0;      // empty lines: embedded as the empty text, row kept
+  int64_t truncated = 0;  // lines cut to max_len tokens
   int64_t tokens = 0;
   double seconds = 0;
 };
@@ -40,9 +40,9 @@ EmbedFileStats embed_file(const Embedder& embedder, const EmbedFileOptions& opti
 struct EmbeddingSet {
   int64_t rows = 0;
   int64_t dim = 0;
-  std::vector<float> vectors;        // rows * dim
-  std::vector<std::string> texts;    // row i's text
-  std::vector<std::string> ids;      // row i's id, as a string
+  std::vector<float> vectors;      // rows * dim
+  std::vector<std::string> texts;  // row i's text
+  std::vector<std::string> ids;    // row i's id, as a string
   nlohmann::json meta;
 };
 // Reads and cross-checks the three files (row counts, dim). Throws std::runtime_error naming the

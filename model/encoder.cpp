@@ -143,8 +143,8 @@ EmbeddingsImpl::EmbeddingsImpl(const EncoderConfig& c) {
 
 torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& ids) {
   auto positions = torch::arange(ids.size(1), ids.options().dtype(torch::kLong));
-  return train_dropout(norm(token(ids) + position(positions).unsqueeze(0)),
-                       dropout->options.p(), is_training());
+  return train_dropout(norm(token(ids) + position(positions).unsqueeze(0)), dropout->options.p(),
+                       is_training());
 }
 
 PoolerImpl::PoolerImpl(int hidden) {
@@ -168,7 +168,8 @@ EncoderImpl::EncoderImpl(const EncoderConfig& config, const PoolingConfig& pooli
     token_weights[kUnkId] = 1.0;
   }
   if (pooling_.has_lexical_path())
-    lexical_table = register_buffer("lexical_table", torch::zeros({config_.vocab_size, config_.hidden}));
+    lexical_table =
+        register_buffer("lexical_table", torch::zeros({config_.vocab_size, config_.hidden}));
   reset_parameters(0);
 }
 

@@ -18,7 +18,8 @@ static nlohmann::json read_config_json(const std::string& dir) {
   if (!is_directory(dir)) throw std::runtime_error("model directory '" + dir + "' does not exist");
   const std::string path = join_path(dir, kConfigFile);
   if (!path_exists(path))
-    throw std::runtime_error("'" + path + "' is missing: '" + dir + "' is not a sembed model directory");
+    throw std::runtime_error("'" + path + "' is missing: '" + dir +
+                             "' is not a sembed model directory");
   try {
     return nlohmann::json::parse(read_file(path));
   } catch (const nlohmann::json::exception& e) {

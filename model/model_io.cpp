@@ -180,7 +180,8 @@ ModelConfig init_model(const InitOptions& options) {
   encoder->reset_parameters(options.seed);
   if (!options.idf_corpus.empty()) {
     if (!config.pooling.uses_token_weights())
-      throw std::invalid_argument("init: --idf-corpus needs --pooling idf_mean or --lexical-weight");
+      throw std::invalid_argument(
+          "init: --idf-corpus needs --pooling idf_mean or --lexical-weight");
     encoder->set_token_weights(compute_idf(tokenizer, options.idf_corpus));
     config.provenance["idf_corpus"] = options.idf_corpus;
   } else if (config.pooling.uses_token_weights()) {

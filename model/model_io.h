@@ -13,7 +13,8 @@ namespace sembed {
 
 // A module's parameters and buffers as safetensors entries (fp32, CPU, contiguous), named by
 // their registered names with `prefix` prepended.
-std::vector<TensorData> module_tensors(const torch::nn::Module& module, const std::string& prefix = "");
+std::vector<TensorData> module_tensors(const torch::nn::Module& module,
+                                       const std::string& prefix = "");
 
 // Copies tensors named `prefix` + registered name from `file` into `module`. Every parameter and
 // buffer must be present with the same shape (F32, BF16 or F16 accepted). With `strict`, tensors
@@ -40,7 +41,8 @@ enum class SaveMode {
 };
 // Writes config.json (with a weights record), model.safetensors and tokenizer.model.
 void save_model(const std::string& dir, const ModelConfig& config, const Encoder& encoder,
-                const std::string& tokenizer_model_bytes, SaveMode mode = SaveMode::kReplaceDirectory);
+                const std::string& tokenizer_model_bytes,
+                SaveMode mode = SaveMode::kReplaceDirectory);
 
 // Writes the three files into an existing (temporary) directory; used by save_model and by
 // checkpoints.

@@ -15,7 +15,9 @@ namespace {
 
 constexpr char kMagic[] = "\x93NUMPY";
 
-[[noreturn]] void fail(const std::string& msg) { throw std::runtime_error("invalid .npy: " + msg); }
+[[noreturn]] void fail(const std::string& msg) {
+  throw std::runtime_error("invalid .npy: " + msg);
+}
 
 std::string shape_literal(const std::vector<int64_t>& shape) {
   std::string s = "(";
@@ -139,8 +141,8 @@ int64_t NpyHeader::numel() const {
 
 std::string npy_header(const std::string& descr, const std::vector<int64_t>& shape,
                        size_t min_size) {
-  std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " +
-                     shape_literal(shape) + ", }";
+  std::string dict =
+      "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape_literal(shape) + ", }";
   size_t total = 10 + dict.size() + 1;  // magic(6) + version(2) + len(2) + dict + '\n'
   size_t padded = (total + 63) / 64 * 64;
   if (padded < min_size) padded = (min_size + 63) / 64 * 64;
@@ -157,7 +159,8 @@ std::string npy_header(const std::string& descr, const std::vector<int64_t>& sha
 }
 
 NpyHeader parse_npy_header(std::string_view bytes) {
-  if (bytes.size() < 10 || std::memcmp(bytes.data(), kMagic, 6) != 0) fail("bad magic (not a .npy file)");
+  if (bytes.size() < 10 || std::memcmp(bytes.data(), kMagic, 6) != 0)
+    fail("bad magic (not a .npy file)");
   const int major = static_cast<unsigned char>(bytes[6]);
   size_t len, prefix;
   if (major == 1) {
@@ -190,7 +193,8 @@ NpyMatrix read_npy_matrix(const std::string& path, float int8_scale) {
   } catch (const std::runtime_error& e) {
     throw std::runtime_error("'" + path + "': " + e.what());
   }
-  if (h.fortran_order) throw std::runtime_error("'" + path + "': Fortran-order arrays are not supported");
+  if (h.fortran_order)
+    throw std::runtime_error("'" + path + "': Fortran-order arrays are not supported");
   if (h.shape.empty() || h.shape.size() > 2)
     throw std::runtime_error("'" + path + "': expected a 1-D or 2-D array");
   size_t elem;
@@ -199,7 +203,8 @@ NpyMatrix read_npy_matrix(const std::string& path, float int8_scale) {
   } else if (h.descr == "|i1" || h.descr == "<i1") {
     elem = 1;
   } else {
-    throw std::runtime_error("'" + path + "': dtype '" + h.descr + "' is not supported (<f4 or |i1)");
+    throw std::runtime_error("'" + path + "': dtype '" + h.descr +
+                             "' is not supported (<f4 or |i1)");
   }
   NpyMatrix m;
   m.rows = h.shape[0];
@@ -209,7 +214,8 @@ NpyMatrix read_npy_matrix(const std::string& path, float int8_scale) {
   if (__builtin_mul_overflow(static_cast<uint64_t>(m.rows * m.cols), elem, &need))
     throw std::runtime_error("'" + path + "': its header promises more than 2^64 data bytes");
   if (bytes.size() - h.data_offset != need)
-    throw std::runtime_error("'" + path + "': holds " + std::to_string(bytes.size() - h.data_offset) +
+    throw std::runtime_error("'" + path + "': holds " +
+                             std::to_string(bytes.size() - h.data_offset) +
                              " data bytes, its header promises " + std::to_string(need) +
                              " (truncated or corrupt file)");
   m.data.resize(static_cast<size_t>(m.rows * m.cols));

@@ -12,10 +12,10 @@ namespace sembed {
 // length, a Python dict literal {'descr', 'fortran_order', 'shape'} padded so the data starts at a
 // multiple of 64 bytes, then raw little-endian data. numpy.load and FAISS read it directly.
 struct NpyHeader {
-  std::string descr;            // e.g. "<f4", "|i1"
+  std::string descr;  // e.g. "<f4", "|i1"
   bool fortran_order = false;
   std::vector<int64_t> shape;
-  size_t data_offset = 0;       // bytes before the data
+  size_t data_offset = 0;  // bytes before the data
   int64_t numel() const;
 };
 

@@ -6,10 +6,10 @@ namespace sembed {
 
 // Facts about the LibTorch runtime, with std types only (no torch in this header).
 struct TorchRuntimeInfo {
-  std::string version;       // LibTorch version sembed was built with, e.g. "1.13.0"
+  std::string version;  // LibTorch version sembed was built with, e.g. "1.13.0"
   bool cuda_available = false;
   int cuda_devices = 0;
-  int threads = 0;           // intra-op threads in use
+  int threads = 0;  // intra-op threads in use
   bool bf16_cpu_supported = false;
 };
 

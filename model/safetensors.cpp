@@ -17,11 +17,11 @@ struct DTypeInfo {
   const char* name;
   size_t size;
 };
-constexpr DTypeInfo kDTypes[] = {
-    {DType::kF64, "F64", 8}, {DType::kF32, "F32", 4}, {DType::kF16, "F16", 2},
-    {DType::kBF16, "BF16", 2}, {DType::kI64, "I64", 8}, {DType::kI32, "I32", 4},
-    {DType::kI16, "I16", 2}, {DType::kI8, "I8", 1},   {DType::kU8, "U8", 1},
-    {DType::kBool, "BOOL", 1}};
+constexpr DTypeInfo kDTypes[] = {{DType::kF64, "F64", 8}, {DType::kF32, "F32", 4},
+                                 {DType::kF16, "F16", 2}, {DType::kBF16, "BF16", 2},
+                                 {DType::kI64, "I64", 8}, {DType::kI32, "I32", 4},
+                                 {DType::kI16, "I16", 2}, {DType::kI8, "I8", 1},
+                                 {DType::kU8, "U8", 1},   {DType::kBool, "BOOL", 1}};
 
 [[noreturn]] void fail(const std::string& msg) {
   throw std::runtime_error("invalid safetensors data: " + msg);
@@ -57,7 +57,8 @@ SafetensorsFile SafetensorsFile::parse(std::string bytes) {
   SafetensorsFile file;
   file.bytes_ = std::make_shared<const std::string>(std::move(bytes));
   const std::string& b = *file.bytes_;
-  if (b.size() < 8) fail("file is " + std::to_string(b.size()) + " bytes, shorter than its 8-byte header length");
+  if (b.size() < 8)
+    fail("file is " + std::to_string(b.size()) + " bytes, shorter than its 8-byte header length");
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<unsigned char>(b[i]);
   if (header_len > b.size() - 8)
@@ -86,7 +87,8 @@ SafetensorsFile SafetensorsFile::parse(std::string bytes) {
       continue;
     }
     if (!entry.is_object()) fail("entry '" + name + "' is not an object");
-    if (!entry.contains("dtype") || !entry["dtype"].is_string()) fail("'" + name + "' has no dtype");
+    if (!entry.contains("dtype") || !entry["dtype"].is_string())
+      fail("'" + name + "' has no dtype");
     if (!entry.contains("shape") || !entry["shape"].is_array()) fail("'" + name + "' has no shape");
     if (!entry.contains("data_offsets") || !entry["data_offsets"].is_array() ||
         entry["data_offsets"].size() != 2)
@@ -99,7 +101,8 @@ SafetensorsFile SafetensorsFile::parse(std::string bytes) {
     }
     uint64_t numel = 1;
     for (const auto& d : entry["shape"]) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0) fail("'" + name + "' has a bad dimension");
+      if (!d.is_number_integer() || d.get<int64_t>() < 0)
+        fail("'" + name + "' has a bad dimension");
       const uint64_t dim = d.get<uint64_t>();
       if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / 16 / dim)
         fail("'" + name + "' is too large");
@@ -107,18 +110,21 @@ SafetensorsFile SafetensorsFile::parse(std::string bytes) {
       view.shape.push_back(static_cast<int64_t>(dim));
     }
     const auto& offs = entry["data_offsets"];
-    if (!offs[0].is_number_unsigned() && !(offs[0].is_number_integer() && offs[0].get<int64_t>() >= 0))
+    if (!offs[0].is_number_unsigned() &&
+        !(offs[0].is_number_integer() && offs[0].get<int64_t>() >= 0))
       fail("'" + name + "' has a bad data offset");
-    if (!offs[1].is_number_unsigned() && !(offs[1].is_number_integer() && offs[1].get<int64_t>() >= 0))
+    if (!offs[1].is_number_unsigned() &&
+        !(offs[1].is_number_integer() && offs[1].get<int64_t>() >= 0))
       fail("'" + name + "' has a bad data offset");
     const uint64_t begin = offs[0].get<uint64_t>(), end = offs[1].get<uint64_t>();
     if (begin > end || end > data_size)
       fail("'" + name + "' data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
-           ") fall outside the " + std::to_string(data_size) + "-byte data section (truncated file?)");
+           ") fall outside the " + std::to_string(data_size) +
+           "-byte data section (truncated file?)");
     const uint64_t expected = numel * dtype_size(view.dtype);
     if (end - begin != expected)
-      fail("'" + name + "' holds " + std::to_string(end - begin) + " bytes but its shape and dtype need " +
-           std::to_string(expected));
+      fail("'" + name + "' holds " + std::to_string(end - begin) +
+           " bytes but its shape and dtype need " + std::to_string(expected));
     view.data = reinterpret_cast<const uint8_t*>(b.data() + data_start + begin);
     view.nbytes = static_cast<size_t>(end - begin);
     if (view.nbytes > 0) ranges.emplace_back(begin, end);

@@ -34,7 +34,9 @@ void from_json(const nlohmann::json& j, NormalizerConfig& c) {
   c.replace_invalid_utf8 = j.value("replace_invalid_utf8", d.replace_invalid_utf8);
 }
 
-std::string icu_version() { return U_ICU_VERSION; }
+std::string icu_version() {
+  return U_ICU_VERSION;
+}
 
 struct Normalizer::Impl {
   const icu::Normalizer2* norm2 = nullptr;  // owned by ICU, thread-safe
@@ -57,7 +59,9 @@ Normalizer& Normalizer::operator=(Normalizer&&) noexcept = default;
 
 namespace {
 
-inline bool is_space(UChar32 c) { return u_isUWhiteSpace(c) || c == '\t'; }
+inline bool is_space(UChar32 c) {
+  return u_isUWhiteSpace(c) || c == '\t';
+}
 
 inline bool is_control_or_format(UChar32 c) {
   const int8_t t = u_charType(c);

@@ -16,7 +16,8 @@ struct SentenceSplitter::Impl {
 
 SentenceSplitter::SentenceSplitter(const std::string& locale) : impl_(new Impl) {
   UErrorCode status = U_ZERO_ERROR;
-  impl_->iter.reset(icu::BreakIterator::createSentenceInstance(icu::Locale(locale.c_str()), status));
+  impl_->iter.reset(
+      icu::BreakIterator::createSentenceInstance(icu::Locale(locale.c_str()), status));
   if (U_FAILURE(status) || !impl_->iter)
     throw std::runtime_error("ICU sentence break iterator unavailable for locale '" + locale +
                              "': " + u_errorName(status));

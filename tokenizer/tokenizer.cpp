@@ -17,8 +17,12 @@
 
 namespace sembed {
 
-std::string sentencepiece_version() { return SEMBED_SPM_VERSION; }
-std::string tokenizer_sidecar_path(const std::string& model_path) { return model_path + ".json"; }
+std::string sentencepiece_version() {
+  return SEMBED_SPM_VERSION;
+}
+std::string tokenizer_sidecar_path(const std::string& model_path) {
+  return model_path + ".json";
+}
 
 int64_t TokenBatch::num_tokens() const {
   int64_t n = 0;
@@ -192,8 +196,7 @@ void Tokenizer::train(const std::string& input, const std::string& output_model,
   write_file_atomic(output_model, serialized);
 }
 
-Tokenizer Tokenizer::from_serialized(const std::string& serialized,
-                                     const TokenizerConfig& config) {
+Tokenizer Tokenizer::from_serialized(const std::string& serialized, const TokenizerConfig& config) {
   config.validate();
   Tokenizer t;
   t.impl_ = std::make_unique<Impl>(config);
@@ -201,8 +204,11 @@ Tokenizer Tokenizer::from_serialized(const std::string& serialized,
   if (!status.ok())
     throw std::runtime_error(std::string("not a SentencePiece model: ") + status.error_message());
   t.impl_->serialized = serialized;
-  const std::pair<int, const char*> specials[] = {
-      {kPadId, "[PAD]"}, {kUnkId, "[UNK]"}, {kClsId, "[CLS]"}, {kSepId, "[SEP]"}, {kMaskId, "[MASK]"}};
+  const std::pair<int, const char*> specials[] = {{kPadId, "[PAD]"},
+                                                  {kUnkId, "[UNK]"},
+                                                  {kClsId, "[CLS]"},
+                                                  {kSepId, "[SEP]"},
+                                                  {kMaskId, "[MASK]"}};
   if (t.impl_->sp.GetPieceSize() <= kNumSpecialTokens)
     throw std::runtime_error("tokenizer model has too few pieces");
   for (const auto& [id, piece] : specials) {
@@ -242,7 +248,8 @@ Tokenizer Tokenizer::load(const std::string& model_path) {
 std::vector<int> Tokenizer::encode_normalized(std::string_view normalized) const {
   std::vector<int> ids;
   auto status = impl_->sp.Encode(normalized, &ids);
-  if (!status.ok()) throw std::runtime_error(std::string("encode failed: ") + status.error_message());
+  if (!status.ok())
+    throw std::runtime_error(std::string("encode failed: ") + status.error_message());
   return ids;
 }
 
@@ -253,7 +260,8 @@ std::vector<int> Tokenizer::encode(std::string_view text) const {
 std::vector<std::string> Tokenizer::encode_pieces(std::string_view text) const {
   std::vector<std::string> pieces;
   auto status = impl_->sp.Encode(impl_->normalizer.normalize(text), &pieces);
-  if (!status.ok()) throw std::runtime_error(std::string("encode failed: ") + status.error_message());
+  if (!status.ok())
+    throw std::runtime_error(std::string("encode failed: ") + status.error_message());
   return pieces;
 }
 
@@ -313,11 +321,14 @@ std::string Tokenizer::decode(const std::vector<int>& ids) const {
   }
   std::string text;
   auto status = impl_->sp.Decode(kept, &text);
-  if (!status.ok()) throw std::runtime_error(std::string("decode failed: ") + status.error_message());
+  if (!status.ok())
+    throw std::runtime_error(std::string("decode failed: ") + status.error_message());
   return text;
 }
 
-int Tokenizer::vocab_size() const { return impl_->sp.GetPieceSize(); }
+int Tokenizer::vocab_size() const {
+  return impl_->sp.GetPieceSize();
+}
 std::string Tokenizer::id_to_piece(int id) const {
   if (id < 0 || id >= vocab_size())
     throw std::invalid_argument("token id " + std::to_string(id) + " out of range");
@@ -328,8 +339,14 @@ int Tokenizer::piece_to_id(const std::string& piece) const {
   if (id == kUnkId && piece != "[UNK]") return -1;
   return id;
 }
-const TokenizerConfig& Tokenizer::config() const { return impl_->config; }
-const Normalizer& Tokenizer::normalizer() const { return impl_->normalizer; }
-const std::string& Tokenizer::serialized_model() const { return impl_->serialized; }
+const TokenizerConfig& Tokenizer::config() const {
+  return impl_->config;
+}
+const Normalizer& Tokenizer::normalizer() const {
+  return impl_->normalizer;
+}
+const std::string& Tokenizer::serialized_model() const {
+  return impl_->serialized;
+}
 
 }  // namespace sembed

@@ -23,15 +23,15 @@ inline constexpr int kNumSpecialTokens = 5;
 
 // Everything needed to train a tokenizer and to reproduce its text handling.
 struct TokenizerConfig {
-  std::string model_type = "unigram";  // "unigram" or "bpe"
-  int vocab_size = 8000;               // total pieces, special tokens included
-  double character_coverage = 0.9995;  // fraction of characters covered by the vocabulary
+  std::string model_type = "unigram";     // "unigram" or "bpe"
+  int vocab_size = 8000;                  // total pieces, special tokens included
+  double character_coverage = 0.9995;     // fraction of characters covered by the vocabulary
   int64_t input_sentence_size = 2000000;  // sentences sampled for training (0 = all)
-  int max_sentence_bytes = 4192;       // longer training sentences are skipped (SentencePiece)
-  bool split_digits = true;            // every digit its own piece
-  int threads = 0;                     // training threads (0 = all cores)
-  int seed = 42;                       // sampling seed
-  NormalizerConfig normalizer;         // applied before SentencePiece, at training and encoding
+  int max_sentence_bytes = 4192;          // longer training sentences are skipped (SentencePiece)
+  bool split_digits = true;               // every digit its own piece
+  int threads = 0;                        // training threads (0 = all cores)
+  int seed = 42;                          // sampling seed
+  NormalizerConfig normalizer;            // applied before SentencePiece, at training and encoding
 
   void validate() const;
 };
@@ -43,11 +43,11 @@ void from_json(const nlohmann::json& j, TokenizerConfig& c);
 struct TokenBatch {
   int64_t batch_size = 0;
   int64_t seq_len = 0;
-  std::vector<int64_t> ids;         // batch_size * seq_len token ids
-  std::vector<uint8_t> mask;        // batch_size * seq_len, 1 = real token, 0 = padding
-  std::vector<int32_t> lengths;     // real tokens per row (specials included)
-  std::vector<uint8_t> truncated;   // 1 where the text was cut to max_len
-  int64_t num_tokens() const;       // sum of lengths
+  std::vector<int64_t> ids;        // batch_size * seq_len token ids
+  std::vector<uint8_t> mask;       // batch_size * seq_len, 1 = real token, 0 = padding
+  std::vector<int32_t> lengths;    // real tokens per row (specials included)
+  std::vector<uint8_t> truncated;  // 1 where the text was cut to max_len
+  int64_t num_tokens() const;      // sum of lengths
 };
 
 // A trained SentencePiece model plus sembed's normaliser. Immutable after load: every const

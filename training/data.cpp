@@ -59,8 +59,9 @@ std::vector<Example> load_examples(const std::vector<std::string>& paths, DataFo
         auto cols = split_tabs(line);
         if (format == DataFormat::kTriplets) {
           if (cols.size() < 2 || cols.size() > 3)
-            throw std::invalid_argument(row.where + ": expected anchor<TAB>positive[<TAB>hard_negative], found " +
-                                        std::to_string(cols.size()) + " column(s)");
+            throw std::invalid_argument(
+                row.where + ": expected anchor<TAB>positive[<TAB>hard_negative], found " +
+                std::to_string(cols.size()) + " column(s)");
           for (auto& c : cols) {
             if (c.find_first_not_of(' ') == std::string::npos)
               throw std::invalid_argument(row.where + ": empty column");
@@ -82,15 +83,18 @@ std::vector<Example> load_examples(const std::vector<std::string>& paths, DataFo
             if (cols.size() >= 7) col_score = 4, col_a = 5, col_b = 6, min_cols = 7;
           }
           if (cols.size() < min_cols)
-            throw std::invalid_argument(row.where + ": expected " + std::to_string(min_cols) +
-                                        " tab-separated columns (sentence1, sentence2, score), found " +
-                                        std::to_string(cols.size()));
+            throw std::invalid_argument(
+                row.where + ": expected " + std::to_string(min_cols) +
+                " tab-separated columns (sentence1, sentence2, score), found " +
+                std::to_string(cols.size()));
           try {
             size_t used = 0;
             row.score = std::stof(cols[col_score], &used);
-            if (used != cols[col_score].size() || !std::isfinite(row.score)) throw std::invalid_argument("");
+            if (used != cols[col_score].size() || !std::isfinite(row.score))
+              throw std::invalid_argument("");
           } catch (const std::exception&) {
-            throw std::invalid_argument(row.where + ": score '" + cols[col_score] + "' is not a number");
+            throw std::invalid_argument(row.where + ": score '" + cols[col_score] +
+                                        "' is not a number");
           }
           row.texts = {cols[col_a], cols[col_b]};
         }

@@ -30,8 +30,8 @@ struct DatasetStats {
   int64_t lines = 0;
   int64_t examples = 0;
   int64_t skipped_empty = 0;
-  int64_t duplicates = 0;   // kLines: repeated sentences dropped (a batch must not hold a
-                            // sentence twice: it would be its own false negative)
+  int64_t duplicates = 0;  // kLines: repeated sentences dropped (a batch must not hold a
+                           // sentence twice: it would be its own false negative)
   int64_t with_hard_negative = 0;
 };
 

@@ -37,17 +37,20 @@ torch::Tensor info_nce_loss(const torch::Tensor& anchors, const torch::Tensor& c
     auto rows = torch::arange(B, idx.options()).masked_select(has);
     auto cols = idx.masked_select(has);
     auto bonus = torch::zeros_like(logits);
-    bonus.index_put_({rows, cols}, torch::full({rows.size(0)}, hard_negative_weight, logits.options()));
+    bonus.index_put_({rows, cols},
+                     torch::full({rows.size(0)}, hard_negative_weight, logits.options()));
     logits = logits + bonus;
   }
-  auto labels = torch::arange(B, torch::TensorOptions().dtype(torch::kLong).device(logits.device()));
+  auto labels =
+      torch::arange(B, torch::TensorOptions().dtype(torch::kLong).device(logits.device()));
   return F::cross_entropy(logits, labels);
 }
 
 torch::Tensor cosent_loss(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& gold,
                           double scale, const torch::Tensor& group) {
   auto cos = F::cosine_similarity(a.to(torch::kFloat32), b.to(torch::kFloat32),
-                                  F::CosineSimilarityFuncOptions().dim(1)) * scale;  // [B]
+                                  F::CosineSimilarityFuncOptions().dim(1)) *
+             scale;  // [B]
   auto g = gold.to(cos.device()).to(torch::kFloat32);
   // diff[i][j] = cos[j] - cos[i], kept where gold[i] > gold[j].
   auto diff = cos.unsqueeze(0) - cos.unsqueeze(1);
@@ -83,18 +86,20 @@ torch::Tensor drop_tokens(const torch::Tensor& ids, const torch::Tensor& mask, d
   return mask.to(torch::kBool) & dropped.logical_not();
 }
 
-std::pair<torch::Tensor, torch::Tensor> mask_tokens(const torch::Tensor& ids, const torch::Tensor& mask,
-                                                    int64_t vocab_size, double probability,
-                                                    at::Generator generator) {
+std::pair<torch::Tensor, torch::Tensor> mask_tokens(const torch::Tensor& ids,
+                                                    const torch::Tensor& mask, int64_t vocab_size,
+                                                    double probability, at::Generator generator) {
   auto real = real_pieces(ids, mask);
   auto r = uniform_like(ids, generator);
   auto chosen = real & r.lt(probability);
   // Ensure at least one target per batch so the loss is defined.
-  if (!chosen.any().item<bool>()) chosen = real & r.le(r.masked_fill(real.logical_not(), 2.0).min());
+  if (!chosen.any().item<bool>())
+    chosen = real & r.le(r.masked_fill(real.logical_not(), 2.0).min());
   auto labels = ids.masked_fill(chosen.logical_not(), -100);
   auto action = uniform_like(ids, generator);
   auto random_ids = at::randint(kNumSpecialTokens, vocab_size, ids.sizes(), generator,
-                                torch::TensorOptions().dtype(torch::kLong)).to(ids.device());
+                                torch::TensorOptions().dtype(torch::kLong))
+                        .to(ids.device());
   auto input = ids.clone();
   input = torch::where(chosen & action.lt(0.8), torch::full_like(ids, kMaskId), input);
   input = torch::where(chosen & action.ge(0.8) & action.lt(0.9), random_ids, input);
@@ -103,7 +108,8 @@ std::pair<torch::Tensor, torch::Tensor> mask_tokens(const torch::Tensor& ids, co
 
 MlmHeadImpl::MlmHeadImpl(const EncoderConfig& c) {
   dense = register_module("dense", torch::nn::Linear(c.hidden, c.hidden));
-  norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden}).eps(c.layer_norm_eps)));
+  norm = register_module(
+      "norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden}).eps(c.layer_norm_eps)));
   bias = register_parameter("bias", torch::zeros({c.vocab_size}));
 }
 

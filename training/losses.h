@@ -40,9 +40,9 @@ torch::Tensor drop_tokens(const torch::Tensor& ids, const torch::Tensor& mask, d
 // BERT-style masking: of the real, non-special tokens, `probability` are chosen; 80% become
 // [MASK], 10% a random piece, 10% stay. Returns {input ids, labels (-100 where not chosen)}.
 // Uses `generator` so that masking is reproducible.
-std::pair<torch::Tensor, torch::Tensor> mask_tokens(const torch::Tensor& ids, const torch::Tensor& mask,
-                                                    int64_t vocab_size, double probability,
-                                                    at::Generator generator);
+std::pair<torch::Tensor, torch::Tensor> mask_tokens(const torch::Tensor& ids,
+                                                    const torch::Tensor& mask, int64_t vocab_size,
+                                                    double probability, at::Generator generator);
 
 // MLM head: dense + GELU + LayerNorm, then logits against the (tied) token embedding matrix.
 // Registered names (checkpoint keys under "mlm_head."): dense, norm, bias.

@@ -274,9 +274,9 @@ void Trainer::setup_model() {
     PoolingConfig pc = cfg_.pooling_for(model_config_.pooling);
     // IDF to compute: a pooling that gains token weights, or `sembed init` without --idf-corpus
     // (its piece weights are still 1).
-    needs_token_weights_ = pc.uses_token_weights() &&
-                           (!model_config_.pooling.uses_token_weights() ||
-                            token_weights_unset(model_config_));
+    needs_token_weights_ =
+        pc.uses_token_weights() &&
+        (!model_config_.pooling.uses_token_weights() || token_weights_unset(model_config_));
     if (cfg_.dropout >= 0 || cfg_.overrides_pooling()) {
       encoder_ = rebuild_encoder(encoder_, ec, pc, cfg_.seed);
       model_config_.encoder = ec;

@@ -56,13 +56,13 @@ struct TrainConfig {
                                         // moving average of the weights (e.g. 0.999)
   // A second task trained in the same steps (multi-task, like sentence-transformers' several
   // train objectives): every step adds aux_weight x its loss on a batch of its own data.
-  std::string aux_objective;            // "" (none) | unsup | sup | cosent
-  std::vector<std::string> aux_data;    // its training files (format follows aux_objective)
-  double aux_weight = 1.0;              // > 0
-  int aux_batch_size = 0;               // examples per step (0 = batch_size)
-  int threads = 0;                      // CPU threads (0 = all cores)
-  int keep_checkpoints = 2;             // newest checkpoints kept
-  bool progress = true;                 // progress lines on stderr
+  std::string aux_objective;          // "" (none) | unsup | sup | cosent
+  std::vector<std::string> aux_data;  // its training files (format follows aux_objective)
+  double aux_weight = 1.0;            // > 0
+  int aux_batch_size = 0;             // examples per step (0 = batch_size)
+  int threads = 0;                    // CPU threads (0 = all cores)
+  int keep_checkpoints = 2;           // newest checkpoints kept
+  bool progress = true;               // progress lines on stderr
 
   // Throws std::invalid_argument naming the bad field.
   void validate() const;

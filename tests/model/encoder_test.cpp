@@ -225,9 +225,9 @@ TEST(EncoderTest, IdfMeanPoolingWeightsRealPiecesByIdf) {
   const auto hidden = torch::tensor({9.f, 9.f, 4.f, 0.f, 0.f, 8.f, 7.f, 7.f}).view({1, 4, 2});
   const auto ids = torch::tensor({2, 10, 11, 12}, torch::kLong).view({1, 4});
   const auto mask = torch::ones({1, 4}, torch::kLong);
-  EXPECT_LE(max_abs_diff(encoder->pool(hidden, ids, mask, false),
-                         torch::tensor({3.f, 2.f}).view({1, 2})),
-            1e-6);
+  EXPECT_LE(
+      max_abs_diff(encoder->pool(hidden, ids, mask, false), torch::tensor({3.f, 2.f}).view({1, 2})),
+      1e-6);
   // Only special tokens (the empty text): the plain mean instead of 0 / 0.
   const auto empty = torch::tensor({2, 3}, torch::kLong).view({1, 2});
   const auto pooled = encoder->pool(hidden.narrow(1, 0, 2), empty, torch::ones({1, 2}), false);
@@ -286,8 +286,8 @@ TEST(EncoderTest, LexicalPathMixesTfIdfProjectionAndTransformerCosines) {
   Encoder again(tiny_config(), lexical);
   again->reset_parameters(3);
   EXPECT_TRUE(torch::equal(again->lexical_table, encoder->lexical_table));
-  EXPECT_FALSE(torch::equal(again->lexical_table.narrow(1, 0, 128),
-                            again->embeddings->token->weight));
+  EXPECT_FALSE(
+      torch::equal(again->lexical_table.narrow(1, 0, 128), again->embeddings->token->weight));
 
   PoolingConfig bad = lexical;
   bad.lexical_weight = 1.0;

@@ -227,8 +227,8 @@ TEST(ModelCommandsTest, LexicalAddsThePathAndEmbedWritesTheLongerVectors) {
   EXPECT_TRUE(contains(no_idf.err, "no piece IDF; give --idf-corpus")) << no_idf.err;
   EXPECT_FALSE(fs::exists(dir.file("lex")));
 
-  const CommandResult bad_weight = run_sembed("lexical -w 1 -m " + shell_quote(model) + " -o " +
-                                              shell_quote(dir.file("lex")));
+  const CommandResult bad_weight =
+      run_sembed("lexical -w 1 -m " + shell_quote(model) + " -o " + shell_quote(dir.file("lex")));
   EXPECT_NE(bad_weight.exit_code, 0) << describe(bad_weight);
   EXPECT_FALSE(fs::exists(dir.file("lex")));
 

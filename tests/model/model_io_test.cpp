@@ -355,8 +355,8 @@ TEST(ModelIoTest, LexicalPathIsAddedReweightedAndRemovedWithoutTouchingTheTransf
   EXPECT_EQ(read_config(emb.output_dir)["provenance"]["lexical_path"]["table"], "token embeddings");
   emb.table = "random";
   set_lexical_path(emb);
-  EXPECT_TRUE(torch::equal(load_model(emb.output_dir).encoder->lexical_table,
-                           lex.encoder->lexical_table));
+  EXPECT_TRUE(
+      torch::equal(load_model(emb.output_dir).encoder->lexical_table, lex.encoder->lexical_table));
   emb.table = "learned";
   EXPECT_THROW(set_lexical_path(emb), std::invalid_argument);
 }

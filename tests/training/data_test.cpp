@@ -16,8 +16,9 @@ using test::write_text;
 TEST(Data, LinesAreNormalisedTokenisedAndDeduplicated) {
   ScratchDir dir("data");
   const Tokenizer& tok = test::tiny_tokenizer();
-  write_text(dir.file("lines.txt"), "The cat watches a red house.\n\nthe  cat watches a red house.\n"
-                                    "The cat watches a red house.\nA dog follows the river.\n");
+  write_text(dir.file("lines.txt"),
+             "The cat watches a red house.\n\nthe  cat watches a red house.\n"
+             "The cat watches a red house.\nA dog follows the river.\n");
   DatasetStats stats;
   auto ex = load_examples({dir.file("lines.txt")}, DataFormat::kLines, tok, &stats, 2);
   EXPECT_EQ(stats.lines, 5);
@@ -31,7 +32,8 @@ TEST(Data, BadDataNamesFileAndLine) {
   ScratchDir dir("data");
   const Tokenizer& tok = test::tiny_tokenizer();
   write_text(dir.file("empty.txt"), "\n\n");
-  EXPECT_THROW(load_examples({dir.file("empty.txt")}, DataFormat::kLines, tok), std::invalid_argument);
+  EXPECT_THROW(load_examples({dir.file("empty.txt")}, DataFormat::kLines, tok),
+               std::invalid_argument);
   write_text(dir.file("triplets.txt"), "a cat\ta dog\tthe river\njust one column\n");
   try {
     load_examples({dir.file("triplets.txt")}, DataFormat::kTriplets, tok);

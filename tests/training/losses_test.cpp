@@ -64,7 +64,8 @@ TEST(CoSent, MatchesHandComputedValue) {
   auto b = torch::tensor({{3.0f, 4.0f}, {0.0f, 1.0f}, {0.0f, 5.0f}});
   auto gold = torch::tensor({2.0f, 1.0f, 3.0f});
   const double s = 20.0;
-  const double expected = std::log(1 + std::exp(-0.6 * s) + std::exp(-0.4 * s) + std::exp(-1.0 * s));
+  const double expected =
+      std::log(1 + std::exp(-0.6 * s) + std::exp(-0.4 * s) + std::exp(-1.0 * s));
   EXPECT_NEAR(cosent_loss(a, b, gold, s).item<double>(), expected, 1e-5);
   // Reversed gold order: every pair is now wrong, the loss is large.
   auto reversed = torch::tensor({2.0f, 3.0f, 1.0f});
@@ -138,11 +139,12 @@ TEST(Mlm, MasksOnlyRealPiecesAtTheRequestedRate) {
   EXPECT_NEAR(rate, 0.15, 0.03);
   // Labels hold the original ids; ~80% of chosen inputs are [MASK].
   EXPECT_TRUE(labels.masked_select(chosen).equal(ids.masked_select(chosen)));
-  const double masked = input.masked_select(chosen).eq(kMaskId).sum().item<double>() /
-                        chosen.sum().item<double>();
+  const double masked =
+      input.masked_select(chosen).eq(kMaskId).sum().item<double>() / chosen.sum().item<double>();
   EXPECT_NEAR(masked, 0.8, 0.06);
   // Unchosen positions are untouched.
-  EXPECT_TRUE(input.masked_select(chosen.logical_not()).equal(ids.masked_select(chosen.logical_not())));
+  EXPECT_TRUE(
+      input.masked_select(chosen.logical_not()).equal(ids.masked_select(chosen.logical_not())));
   // Same generator seed -> same masks.
   auto gen2 = at::make_generator<at::CPUGeneratorImpl>(7);
   EXPECT_TRUE(mask_tokens(ids, mask, V, 0.15, gen2).first.equal(input));

@@ -49,33 +49,32 @@ json write_tiny_recipe(const ScratchDir& dir) {
        {{"preset", "tiny"}, {"max_len", 32}, {"pooling", "idf_mean"}, {"idf_corpus", {"corpus"}}}},
       {"datasets", {{"pairs", {{"path", "${data}/pairs.tsv"}}}}},
       {"eval", {{"dev", "${data}/dev.tsv"}, {"absent", "${missing}/dev.tsv"}}},
-      {"stages", json::array({{{"name", "pairs"},
-                               {"objective", "sup"},
-                               {"data", {"pairs"}},
-                               {"steps", 6},
-                               {"batch_size", 16},
-                               {"lr", 1e-3},
-                               {"eval_every", 3},
-                               {"save_every", 0},
-                               // read for every stage, used by cosent ones
-                               {"cosent_within_files", true},
-                               {"cosent_ibn_weight", 0.5},
-                               {"token_dropout", 0.1},
-                               {"ema_decay", 0.5},
-                               {"keep_if_worse", true}},
-                              {{"name", "unsup"},
-                               {"objective", "unsup"},
-                               {"data", {"corpus"}},
-                               {"steps", 4},
-                               {"batch_size", 16},
-                               {"save_every", 0},
-                               {"aux_objective", "sup"},
-                               {"aux_data", {"pairs"}},
-                               {"aux_weight", 0.5},
-                               {"aux_batch_size", 8}},
-                              {{"lexical_weight", 0.3},
-                               {"table", "embeddings"},
-                               {"keep_if_worse", true}}})}};
+      {"stages",
+       json::array({{{"name", "pairs"},
+                     {"objective", "sup"},
+                     {"data", {"pairs"}},
+                     {"steps", 6},
+                     {"batch_size", 16},
+                     {"lr", 1e-3},
+                     {"eval_every", 3},
+                     {"save_every", 0},
+                     // read for every stage, used by cosent ones
+                     {"cosent_within_files", true},
+                     {"cosent_ibn_weight", 0.5},
+                     {"token_dropout", 0.1},
+                     {"ema_decay", 0.5},
+                     {"keep_if_worse", true}},
+                    {{"name", "unsup"},
+                     {"objective", "unsup"},
+                     {"data", {"corpus"}},
+                     {"steps", 4},
+                     {"batch_size", 16},
+                     {"save_every", 0},
+                     {"aux_objective", "sup"},
+                     {"aux_data", {"pairs"}},
+                     {"aux_weight", 0.5},
+                     {"aux_batch_size", 8}},
+                    {{"lexical_weight", 0.3}, {"table", "embeddings"}, {"keep_if_worse", true}}})}};
 }
 
 TEST(Recipe, RunsTheWholePipelineAndCachesEveryStep) {
@@ -94,9 +93,8 @@ TEST(Recipe, RunsTheWholePipelineAndCachesEveryStep) {
   EXPECT_NE(first.err.find("evaluation 'absent' skipped"), std::string::npos) << first.err;
   std::vector<std::string> steps;
   for (const auto& s : report["steps"]) steps.push_back(s["step"].get<std::string>());
-  EXPECT_EQ(steps,
-            (std::vector<std::string>{"corpus", "prepare", "tokenizer", "init", "stage", "stage",
-                                      "stage"}));
+  EXPECT_EQ(steps, (std::vector<std::string>{"corpus", "prepare", "tokenizer", "init", "stage",
+                                             "stage", "stage"}));
   const json& init = report["steps"][3];
   const json& unsup = report["steps"][5];
   ASSERT_TRUE(report["final"].contains("dev"));

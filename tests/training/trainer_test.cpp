@@ -108,8 +108,10 @@ TEST(Trainer, EveryObjectiveRunsAndMlmCanStartUnsup) {
   // there is nothing to order (loss log 1 = 0 at every step); ranked across files there is.
   std::vector<std::string> low, high;
   for (size_t i = 0; i < pairs.size(); ++i) {
-    if (i % 2) high.push_back(pairs[i] + "\t5");
-    else low.push_back(pairs[i] + "\t1");
+    if (i % 2)
+      high.push_back(pairs[i] + "\t5");
+    else
+      low.push_back(pairs[i] + "\t1");
   }
   test::write_lines(dir.file("low.txt"), low);
   test::write_lines(dir.file("high.txt"), high);
