@@ -99,7 +99,8 @@ else
   fi
   [[ -s $src_out || -s $APT_DIR/sources/extra.list ]] || die "no Debian apt sources found to derive a deb-src entry from"
   APT_OPTS=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$APT_DIR/sources"
-            -o Dir::State::Lists="$APT_DIR/lists" -o Acquire::Languages=none)
+            -o Dir::State::Lists="$APT_DIR/lists" -o Acquire::Languages=none
+            -o APT::Sandbox::User=root)  # _apt cannot write into .deps/ (a warning otherwise)
   log "fetching the sentencepiece source package list"
   apt-get "${APT_OPTS[@]}" update -qq
   work=$APT_DIR/work; mkdir -p "$work"
