@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -31,6 +32,14 @@ inline uint64_t hash64(std::string_view s) {
     tail |= static_cast<uint64_t>(static_cast<unsigned char>(s[i + j])) << (8 * j);
   h = mix(h ^ (tail * k2) ^ (s.size() - i));
   return mix(h);
+}
+
+// `v` as 16 lower-case hex digits (hashes in JSON files: a JSON number loses bits past 2^53).
+inline std::string hex64(uint64_t v) {
+  static const char digits[] = "0123456789abcdef";
+  std::string s(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) s[i] = digits[v & 15];
+  return s;
 }
 
 // A set of 64-bit hashes with open addressing: 16 bytes per distinct key at most (load <= 0.5),

@@ -1,6 +1,5 @@
 #include "model/model_dir.h"
 
-#include <cstdio>
 #include <stdexcept>
 
 #include "common/atomic_file.h"
@@ -9,9 +8,7 @@
 namespace sembed {
 
 std::string content_hash(const std::string& bytes) {
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(hash64(bytes)));
-  return buf;
+  return hex64(hash64(bytes));
 }
 
 static nlohmann::json read_config_json(const std::string& dir) {

@@ -18,6 +18,7 @@
 #include <stdexcept>
 
 #include "common/atomic_file.h"
+#include "common/hash.h"
 #include "common/line_reader.h"
 #include "common/log.h"
 #include "common/progress.h"
@@ -319,13 +320,6 @@ DataFormat format_for(const std::string& objective) {
 }
 
 // "N examples from M lines[, ...]" for the log.
-std::string hex64(uint64_t v) {
-  static const char* digits = "0123456789abcdef";
-  std::string s(16, '0');
-  for (int i = 15; i >= 0; --i, v >>= 4) s[i] = digits[v & 15];
-  return s;
-}
-
 std::string describe(const DatasetStats& stats) {
   std::string msg =
       std::to_string(stats.examples) + " examples from " + std::to_string(stats.lines) + " lines";
