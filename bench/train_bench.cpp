@@ -13,6 +13,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/cpu.h"
 #include "model/encoder.h"
 #include "model/runtime.h"
 #include "model/torch_compat.h"
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
 
   configure_torch_threads(threads);
   const torch::Device device = resolve_device(device_name);
+  const bool bf16 = bf16_autocast_for(!fp32, device.is_cuda());  // fp32 where bf16 is emulated
   EncoderConfig cfg = EncoderConfig::preset(preset);
   cfg.vocab_size = vocab;
   if (layers > 0) cfg.layers = layers;
@@ -68,7 +70,7 @@ int main(int argc, char** argv) {
     opt.zero_grad();
     torch::Tensor loss;
     {
-      compat::AutocastGuard autocast(device.is_cuda() ? at::kCUDA : at::kCPU, !fp32);
+      compat::AutocastGuard autocast(device.is_cuda() ? at::kCUDA : at::kCPU, bf16);
       auto z = encoder->encode(ids, mask, true);
       loss = info_nce_loss(z.narrow(0, 0, batch), z.narrow(0, batch, batch), 0.05);
     }
@@ -94,7 +96,7 @@ int main(int argc, char** argv) {
   nlohmann::json out = {{"preset", preset},
                         {"layers", cfg.layers},
                         {"device", device.str()},
-                        {"bf16", !fp32},
+                        {"bf16", bf16},
                         {"dropout", dropout},
                         {"batch_size", batch},
                         {"seq_len", seq_len},

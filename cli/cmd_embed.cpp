@@ -36,7 +36,8 @@ class EmbedCommand : public Command {
         ->capture_default_str();
     s->add_option("--device", opts_.device, "cpu, cuda, cuda:N or auto")->capture_default_str();
     s->add_flag("--bf16", opts_.bf16,
-                "bf16 autocast (about 2x faster on CPUs with AVX512-BF16/AMX)");
+                "bf16 autocast (about 2x faster on CPUs with AVX512-BF16/AMX; other CPUs "
+                "only emulate bf16 and run fp32 instead)");
     s->add_option("--threads", opts_.threads, "CPU threads (0 = all cores)")->capture_default_str();
     s->add_option("--chunk-lines", file_.chunk_lines, "Lines held in memory at a time")
         ->capture_default_str();

@@ -4,6 +4,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "common/cpu.h"
 #include "model/torch_compat.h"
 #include "tokenizer/tokenizer.h"
 
@@ -33,7 +34,8 @@ std::vector<float> embed_piece_lists(Encoder& encoder, const std::vector<std::ve
   EmbedStats local;
   local.texts = n;
   torch::InferenceMode guard;
-  compat::AutocastGuard autocast(device.is_cuda() ? at::kCUDA : at::kCPU, options.bf16);
+  compat::AutocastGuard autocast(device.is_cuda() ? at::kCUDA : at::kCPU,
+                                 bf16_autocast_for(options.bf16, device.is_cuda()));
   for (int64_t start = 0; start < n;) {
     // Batch: up to batch_size texts, or up to max_batch_tokens padded tokens.
     const int64_t longest = length_of(order[start]);

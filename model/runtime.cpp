@@ -5,6 +5,7 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include "common/cpu.h"
 #include "common/parallel.h"
 
 namespace sembed {
@@ -17,7 +18,7 @@ TorchRuntimeInfo torch_runtime_info() {
   info.cuda_available = torch::cuda::is_available();
   info.cuda_devices = info.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
   info.threads = at::get_num_threads();
-  info.bf16_cpu_supported = true;
+  info.bf16_cpu_supported = cpu_has_native_bf16();
   return info;
 }
 

@@ -24,6 +24,7 @@
 #include <hnswlib/hnswlib.h>
 
 #include "common/atomic_file.h"
+#include "common/cpu.h"
 #include "common/parallel.h"
 #include "model/runtime.h"
 
@@ -181,15 +182,6 @@ class DotSpace final : public hnswlib::SpaceInterface<float> {
  private:
   size_t dim_;
 };
-
-bool cpu_has_native_bf16() {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
-#else
-  return false;
-#endif
-}
 
 void check_finite(const float* data, int64_t n, const std::string& what) {
   for (int64_t i = 0; i < n; ++i)

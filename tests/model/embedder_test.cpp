@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "common/atomic_file.h"
+#include "common/cpu.h"
 #include "model/batch_embed.h"
 #include "model/model_io.h"
 #include "tests/model/model_fixtures.h"
@@ -175,14 +177,21 @@ TEST(EmbedderTest, UnitRowsAndBf16CloseToFp32) {
     EXPECT_LE(max_abs_diff(by_hand, v), 1e-5);
   }
 
-  {  // bf16 vectors stay close to fp32 ones
+  {  // bf16 vectors stay close to fp32 ones (bf16 forced where the CPU would only emulate it)
     const auto texts = sample_texts();
     Embedder fp32(tiny_model_dir(), cpu_options());
     EmbedderOptions o = cpu_options();
     o.bf16 = true;
     Embedder bf16(tiny_model_dir(), o);
     const auto a = fp32.embed(texts);
+    if (!cpu_has_native_bf16()) {
+      // Without native bf16 a request for it runs fp32 (common/cpu.h): the very same vectors.
+      ::unsetenv("SEMBED_FORCE_BF16");
+      EXPECT_EQ(max_abs_diff(a, bf16.embed(texts)), 0.0f);
+    }
+    ::setenv("SEMBED_FORCE_BF16", "1", 1);
     const auto b = bf16.embed(texts);
+    ::unsetenv("SEMBED_FORCE_BF16");
     ASSERT_EQ(a.size(), b.size());
     EXPECT_GT(max_abs_diff(a, b), 0.0f) << "bf16 autocast must actually change the arithmetic";
     for (size_t r = 0; r < texts.size(); ++r)
