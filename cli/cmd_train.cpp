@@ -71,7 +71,9 @@ class TrainCommand : public Command {
     s->add_option("--temperature", cfg_.temperature, "InfoNCE temperature")->capture_default_str();
     s->add_option("--seed", cfg_.seed, "Seed for data order, dropout and init")
         ->capture_default_str();
-    s->add_flag("--bf16", cfg_.bf16, "bf16 autocast with fp32 master weights");
+    s->add_flag("--bf16", cfg_.bf16,
+                "bf16 autocast with fp32 master weights (CUDA, and CPUs with AVX512-BF16/AMX; "
+                "other CPUs only emulate bf16 and run fp32 instead)");
     s->add_option("--eval-sts", cfg_.eval_sts, "STS dev file, evaluated every --eval-every steps");
     s->add_option("--eval-every", cfg_.eval_every, "Steps between dev evaluations")
         ->capture_default_str();
@@ -103,6 +105,15 @@ class TrainCommand : public Command {
     s->add_option("--ema-decay", cfg_.ema_decay,
                   "Dev scores, the best model and the last one use an exponential moving "
                   "average of the weights with this decay (e.g. 0.999; 0 = off)")
+        ->capture_default_str();
+    s->add_option("--subword-nbest", cfg_.subword_nbest,
+                  "unsup, sup, cosent: subword regularisation: every time a text enters a batch, "
+                  "each of its words is re-segmented, drawn from its N best segmentations "
+                  "(0 = off; 2-64)")
+        ->capture_default_str();
+    s->add_option("--subword-alpha", cfg_.subword_alpha,
+                  "Smoothing of --subword-nbest: a segmentation is drawn with probability "
+                  "proportional to exp(alpha x its log-probability); 0 = uniform")
         ->capture_default_str();
     s->add_option("--aux-objective", cfg_.aux_objective,
                   "Multi-task: a second objective (unsup, sup or cosent) trained in the same "

@@ -257,6 +257,22 @@ std::vector<int> Tokenizer::encode(std::string_view text) const {
   return encode_normalized(impl_->normalizer.normalize(text));
 }
 
+std::vector<std::vector<int>> Tokenizer::nbest_encode_normalized(std::string_view normalized,
+                                                                 int nbest) const {
+  if (nbest < 1 || nbest > 1024) throw std::invalid_argument("nbest must be in [1, 1024]");
+  std::vector<std::vector<int>> ids;
+  auto status = impl_->sp.NBestEncode(normalized, nbest, &ids);
+  if (!status.ok())
+    throw std::runtime_error(std::string("n-best encode failed: ") + status.error_message());
+  return ids;
+}
+
+float Tokenizer::piece_score(int id) const {
+  if (id < 0 || id >= vocab_size())
+    throw std::invalid_argument("piece id " + std::to_string(id) + " out of range");
+  return impl_->sp.GetScore(id);
+}
+
 std::vector<std::string> Tokenizer::encode_pieces(std::string_view text) const {
   std::vector<std::string> pieces;
   auto status = impl_->sp.Encode(impl_->normalizer.normalize(text), &pieces);

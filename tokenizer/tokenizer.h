@@ -79,6 +79,12 @@ class Tokenizer {
   // Same for text already normalised with this tokenizer's normaliser.
   std::vector<int> encode_normalized(std::string_view normalized) const;
   std::vector<std::string> encode_pieces(std::string_view text) const;
+  // The `nbest` most likely segmentations of normalised text, best first (at most nbest; fewer
+  // when the text has fewer). nbest must be in [1, 1024].
+  std::vector<std::vector<int>> nbest_encode_normalized(std::string_view normalized,
+                                                        int nbest) const;
+  // The unigram model's log-probability of a piece (0 for special tokens and BPE models).
+  float piece_score(int id) const;
   // Normalises and encodes many texts on `threads` threads (0 = all cores) into one padded
   // batch: [CLS] + pieces truncated to max_len - 2 + [SEP]. Equal to encoding each text alone.
   // Throws InvalidUtf8Error naming the index of the first invalid text.

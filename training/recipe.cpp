@@ -559,6 +559,8 @@ TrainConfig RecipeRunner::stage_config(const json& stage, size_t index, const st
   section.read("cosent_ibn_min_score", c.cosent_ibn_min_score);
   section.read("token_dropout", c.token_dropout);
   section.read("ema_decay", c.ema_decay);
+  section.read("subword_nbest", c.subword_nbest);
+  section.read("subword_alpha", c.subword_alpha);
   section.read("aux_objective", c.aux_objective);
   section.read("aux_weight", c.aux_weight);
   section.read("aux_batch_size", c.aux_batch_size);

@@ -15,9 +15,11 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <stdexcept>
 
 #include "common/atomic_file.h"
+#include "common/cpu.h"
 #include "common/hash.h"
 #include "common/line_reader.h"
 #include "common/log.h"
@@ -31,6 +33,7 @@
 #include "training/data.h"
 #include "training/losses.h"
 #include "training/sts.h"
+#include "training/subword.h"
 
 namespace sembed {
 
@@ -77,6 +80,10 @@ void TrainConfig::validate() const {
   require(cosent_ibn_weight >= 0, "--cosent-ibn-weight must be >= 0");
   require(token_dropout >= 0 && token_dropout < 1, "--token-dropout must be in [0, 1)");
   require(ema_decay >= 0 && ema_decay < 1, "--ema-decay must be in [0, 1)");
+  require(subword_nbest == 0 || (subword_nbest >= 2 && subword_nbest <= 64),
+          "--subword-nbest must be 0 (off) or in [2, 64]");
+  require(subword_alpha >= 0 && std::isfinite(subword_alpha), "--subword-alpha must be >= 0");
+  require(subword_nbest == 0 || objective != "mlm", "--subword-nbest does not apply to mlm");
   if (aux_objective.empty()) {
     require(aux_data.empty(), "--aux-data needs --aux-objective");
   } else {
@@ -135,6 +142,8 @@ void to_json(nlohmann::json& j, const TrainConfig& c) {
                      {"cosent_ibn_min_score", c.cosent_ibn_min_score},
                      {"token_dropout", c.token_dropout},
                      {"ema_decay", c.ema_decay},
+                     {"subword_nbest", c.subword_nbest},
+                     {"subword_alpha", c.subword_alpha},
                      {"aux_objective", c.aux_objective},
                      {"aux_data", c.aux_data},
                      {"aux_weight", c.aux_weight},
@@ -251,6 +260,7 @@ class Trainer {
   std::unique_ptr<BatchSampler> sampler_;
   std::vector<Example> aux_examples_;  // --aux-objective's data (empty without one)
   std::unique_ptr<BatchSampler> aux_sampler_;
+  std::unique_ptr<SubwordSampler> subword_;  // --subword-nbest (null without)
   std::vector<torch::Tensor> ema_;
   std::vector<StsPair> dev_pairs_;
   int64_t total_steps_ = 0;
@@ -259,6 +269,7 @@ class Trainer {
   int64_t best_step_ = -1;
   double initial_dev_ = -1;
   double elapsed_before_ = 0;         // seconds trained before a resume
+  bool bf16_ = false;                 // --bf16 as carried out on this device (common/cpu.h)
   bool needs_token_weights_ = false;  // a new idf_mean pooling without weights yet
   std::string data_fingerprint_, aux_data_fingerprint_;  // examples_fingerprint() in hex
   Clock::time_point start_time_;
@@ -348,6 +359,14 @@ void Trainer::setup_data() {
         &aux_examples_, cfg_.aux_batch_size > 0 ? cfg_.aux_batch_size : cfg_.batch_size,
         cfg_.seed + 1);
   }
+  if (cfg_.subword_nbest > 0) {
+    subword_ =
+        std::make_unique<SubwordSampler>(*tokenizer_, cfg_.subword_nbest, cfg_.subword_alpha);
+    subword_->add(examples_, cfg_.threads);
+    subword_->add(aux_examples_, cfg_.threads);
+    log_info("subword sampling: " + std::to_string(subword_->words_with_alternatives()) + " of " +
+             std::to_string(subword_->words()) + " distinct words have alternative segmentations");
+  }
   total_steps_ = cfg_.steps > 0 ? cfg_.steps : cfg_.epochs * sampler_->batches_per_epoch();
   if (!cfg_.eval_sts.empty()) dev_pairs_ = read_sts_file(cfg_.eval_sts);
 }
@@ -416,9 +435,20 @@ torch::Tensor Trainer::step_loss(const std::string& objective, const std::vector
                                  int64_t* tokens) {
   const int64_t B = static_cast<int64_t>(batch.size());
   std::vector<const std::vector<int>*> rows;
-  compat::AutocastGuard autocast(device_.is_cuda() ? at::kCUDA : at::kCPU, cfg_.bf16);
-  // The batch of an unsup/sup/cosent step, with --token-dropout's cut-off applied to its mask.
+  compat::AutocastGuard autocast(device_.is_cuda() ? at::kCUDA : at::kCPU, bf16_);
+  // The batch of an unsup/sup/cosent step, its texts re-segmented by --subword-nbest, with
+  // --token-dropout's cut-off applied to its mask.
+  std::vector<std::vector<int>> resegmented;
   auto contrast_batch = [&]() {
+    if (subword_) {
+      // Seeded per step like the cut-off: a resumed run draws the same segmentations.
+      std::mt19937_64 rng(cfg_.seed * 0x9E3779B97F4A7C15ull + stream * 31 + 11);
+      resegmented.reserve(rows.size());  // no reallocation: rows point into it
+      for (auto& row : rows) {
+        resegmented.push_back(subword_->sample(*row, rng));
+        row = &resegmented.back();
+      }
+    }
     TensorBatch tb = build_batch(rows, cfg_.max_len, device_);
     *tokens = tb.tokens;
     if (cfg_.token_dropout > 0) {
@@ -495,7 +525,7 @@ double Trainer::evaluate() {
   BatchEmbedOptions o;
   o.max_len = std::max(cfg_.max_len, std::min(128, model_config_.encoder.max_len));
   o.batch_size = 128;
-  o.bf16 = cfg_.bf16;
+  o.bf16 = bf16_;
   auto embed = [&](const std::vector<std::string>& texts) {
     std::vector<std::vector<int>> pieces(texts.size());
     for (size_t i = 0; i < texts.size(); ++i) pieces[i] = tokenizer_->encode(texts[i]);
@@ -672,6 +702,7 @@ TrainResult Trainer::run() {
   cfg_.validate();
   configure_torch_threads(cfg_.threads);
   device_ = resolve_device(cfg_.device);
+  bf16_ = bf16_autocast_for(cfg_.bf16, device_.is_cuda());
   if (device_.is_cuda()) {
     // Full-precision matmuls stay fp32 unless --bf16; TF32 would silently change numerics.
   }
@@ -699,6 +730,7 @@ TrainResult Trainer::run() {
   effective["encoder"] = model_config_.encoder;
   effective["pooling"] = model_config_.pooling;
   effective["resolved_device"] = device_.str();
+  effective["resolved_bf16"] = bf16_;
   effective["total_steps"] = total_steps_;
   log_info("train config: " + effective.dump());
 

@@ -54,6 +54,9 @@ struct TrainConfig {
   double token_dropout = 0.0;           // unsup/sup/cosent: per-token cut-off probability
   double ema_decay = 0.0;               // > 0: dev scores and saved models use an exponential
                                         // moving average of the weights (e.g. 0.999)
+  int subword_nbest = 0;                // >= 2: subword regularisation (training/subword.h):
+                                        // each word drawn from its n best segmentations
+  double subword_alpha = 0.2;           // its smoothing: p ~ exp(alpha x log-probability)
   // A second task trained in the same steps (multi-task, like sentence-transformers' several
   // train objectives): every step adds aux_weight x its loss on a batch of its own data.
   std::string aux_objective;          // "" (none) | unsup | sup | cosent

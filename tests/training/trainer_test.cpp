@@ -145,6 +145,24 @@ TEST(Trainer, EveryObjectiveRunsAndMlmCanStartUnsup) {
   EXPECT_THROW(cutoff.validate(), std::invalid_argument);
   cutoff.token_dropout = -0.1;
   EXPECT_THROW(cutoff.validate(), std::invalid_argument);
+
+  // --subword-nbest: a cosent run with re-segmented texts trains; bad settings are refused.
+  TrainConfig resegment = tiny_config(dir.file("scored.txt"), dir.file("subword"));
+  resegment.objective = "cosent";
+  resegment.steps = 4;
+  resegment.subword_nbest = 8;
+  resegment.subword_alpha = 0.1;
+  EXPECT_TRUE(std::isfinite(train_model(resegment).final_loss));
+  for (int nbest : {1, -1, 65}) {
+    resegment.subword_nbest = nbest;
+    EXPECT_THROW(resegment.validate(), std::invalid_argument) << nbest;
+  }
+  resegment.subword_nbest = 8;
+  resegment.subword_alpha = -0.5;
+  EXPECT_THROW(resegment.validate(), std::invalid_argument);
+  resegment.subword_alpha = 0.1;
+  resegment.objective = "mlm";
+  EXPECT_THROW(resegment.validate(), std::invalid_argument);
 }
 
 TEST(Trainer, EvalKeepsBestModelAndLast) {
