@@ -9,12 +9,16 @@
 namespace sembed {
 
 bool cpu_has_native_bf16() {
+  // Read once: every embedding call (each served request) asks.
+  static const bool native = [] {
 #if defined(__x86_64__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
 #else
-  return false;
+    return false;
 #endif
+  }();
+  return native;
 }
 
 bool bf16_autocast_for(bool requested, bool cuda) {

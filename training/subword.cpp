@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <stdexcept>
 
 #include "common/parallel.h"
@@ -15,8 +14,9 @@ constexpr char kWordMark[] = "\xE2\x96\x81";  // U+2581, SentencePiece's word-st
 
 SubwordSampler::SubwordSampler(const Tokenizer& tokenizer, int nbest, double alpha)
     : tokenizer_(tokenizer), nbest_(nbest), alpha_(alpha) {
-  if (nbest < 2 || nbest > 64)
-    throw std::invalid_argument("subword sampling needs nbest in [2, 64]");
+  if (nbest < kMinNbest || nbest > kMaxNbest)
+    throw std::invalid_argument("subword sampling needs nbest in [" + std::to_string(kMinNbest) +
+                                ", " + std::to_string(kMaxNbest) + "]");
   if (!(alpha >= 0) || !std::isfinite(alpha))
     throw std::invalid_argument("subword sampling needs alpha >= 0");
   const int n = tokenizer.vocab_size();
@@ -30,8 +30,8 @@ std::string SubwordSampler::key(const int* begin, const int* end) {
   return std::string(reinterpret_cast<const char*>(begin), reinterpret_cast<const char*>(end));
 }
 
-void SubwordSampler::for_each_word(const std::vector<int>& ids,
-                                   const std::function<void(size_t, size_t)>& fn) const {
+template <typename Fn>
+void SubwordSampler::for_each_word(const std::vector<int>& ids, Fn&& fn) const {
   size_t begin = 0;
   for (size_t i = 1; i <= ids.size(); ++i) {
     const bool boundary =

@@ -7,7 +7,6 @@
 // well and makes it less dependent on one segmentation. Evaluation and inference always use the
 // single best segmentation. No torch here.
 #include <cstdint>
-#include <functional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -20,7 +19,9 @@ namespace sembed {
 
 class SubwordSampler {
  public:
-  // nbest >= 2 segmentations per word are candidates; alpha >= 0 (0 = uniform among them, larger
+  static constexpr int kMinNbest = 2, kMaxNbest = 64;  // the range of nbest (and --subword-nbest)
+
+  // nbest (in [kMinNbest, kMaxNbest]) segmentations per word are candidates; alpha >= 0 (0 = uniform among them, larger
   // = closer to the best segmentation).
   SubwordSampler(const Tokenizer& tokenizer, int nbest, double alpha);
 
@@ -41,9 +42,10 @@ class SubwordSampler {
     std::vector<std::vector<int>> segmentations;  // the best (as in the data) first
     std::vector<double> cumulative;               // sampling distribution, last = 1
   };
-  // Splits ids into words: a word starts at a piece beginning with U+2581 (or at the text start).
-  void for_each_word(const std::vector<int>& ids,
-                     const std::function<void(size_t begin, size_t end)>& fn) const;
+  // Calls fn(begin, end) for each word of ids: a word starts at a piece beginning with U+2581 (or
+  // at the text start).
+  template <typename Fn>
+  void for_each_word(const std::vector<int>& ids, Fn&& fn) const;
   Candidates candidates_for(const std::vector<int>& word) const;
   static std::string key(const int* begin, const int* end);
 

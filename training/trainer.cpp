@@ -80,8 +80,10 @@ void TrainConfig::validate() const {
   require(cosent_ibn_weight >= 0, "--cosent-ibn-weight must be >= 0");
   require(token_dropout >= 0 && token_dropout < 1, "--token-dropout must be in [0, 1)");
   require(ema_decay >= 0 && ema_decay < 1, "--ema-decay must be in [0, 1)");
-  require(subword_nbest == 0 || (subword_nbest >= 2 && subword_nbest <= 64),
-          "--subword-nbest must be 0 (off) or in [2, 64]");
+  require(subword_nbest == 0 || (subword_nbest >= SubwordSampler::kMinNbest &&
+                                  subword_nbest <= SubwordSampler::kMaxNbest),
+          "--subword-nbest must be 0 (off) or in [" + std::to_string(SubwordSampler::kMinNbest) +
+              ", " + std::to_string(SubwordSampler::kMaxNbest) + "]");
   require(subword_alpha >= 0 && std::isfinite(subword_alpha), "--subword-alpha must be >= 0");
   require(subword_nbest == 0 || objective != "mlm", "--subword-nbest does not apply to mlm");
   if (aux_objective.empty()) {
