@@ -1,16 +1,28 @@
 // sembed tokenizer train|encode|decode.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "cli/command.h"
 #include "common/line_reader.h"
 #include "common/log.h"
 #include "common/progress.h"
+#include "model/model_dir.h"
 #include "tokenizer/tokenizer.h"
 
 namespace sembed::cli {
 namespace {
+
+// PATH.model (with the PATH.model.json that `tokenizer train` writes beside it) or a model
+// directory, whose config.json carries the tokenizer's settings beside its tokenizer.model.
+Tokenizer load_tokenizer(const std::string& path) {
+  if (!std::filesystem::is_directory(path)) return Tokenizer::load(path);
+  const ModelConfig config = read_model_config(path);
+  return Tokenizer::load((std::filesystem::path(path) / kTokenizerFile).string(), config.tokenizer);
+}
+
+constexpr const char* kTokenizerHelp = "Tokenizer model (PATH.model) or a model directory";
 
 class TokenizerCommand : public Command {
  public:
@@ -48,13 +60,13 @@ class TokenizerCommand : public Command {
 
     encode_ = subcommand->add_subcommand(
         "encode", "Print the piece ids of each input line (normalised first), space-separated");
-    encode_->add_option("-t,--tokenizer", model_, "Tokenizer model (PATH.model)")->required();
+    encode_->add_option("-t,--tokenizer", model_, kTokenizerHelp)->required();
     encode_->add_option("-i,--input", input_, "Input text (default: stdin)");
     encode_->add_flag("--pieces", pieces_, "Print pieces instead of ids");
 
     decode_ = subcommand->add_subcommand(
         "decode", "Turn lines of space-separated ids back into text (special tokens skipped)");
-    decode_->add_option("-t,--tokenizer", model_, "Tokenizer model (PATH.model)")->required();
+    decode_->add_option("-t,--tokenizer", model_, kTokenizerHelp)->required();
     decode_->add_option("-i,--input", input_, "Input ids (default: stdin)");
   }
 
@@ -81,7 +93,7 @@ class TokenizerCommand : public Command {
   }
 
   int run_encode() {
-    Tokenizer tok = Tokenizer::load(model_);
+    Tokenizer tok = load_tokenizer(model_);
     LineReader reader(input_.empty() ? "-" : input_);
     std::string line, out;
     while (reader.next(line)) {
@@ -108,7 +120,7 @@ class TokenizerCommand : public Command {
   }
 
   int run_decode() {
-    Tokenizer tok = Tokenizer::load(model_);
+    Tokenizer tok = load_tokenizer(model_);
     LineReader reader(input_.empty() ? "-" : input_);
     std::string line;
     std::vector<int> ids;

@@ -99,6 +99,20 @@ TEST(ModelCommandsTest, InitThenEmbedKeepsOneRowPerLine) {
   Embedder embedder(dir.file("model"), options);
   EXPECT_LE(test::max_abs_diff(m.data, embedder.embed(lines)), 1e-5);
 
+  // `tokenizer encode -t MODEL_DIR` gives the pieces the model embeds (the directory's
+  // tokenizer.model has no .json beside it: its settings are in config.json).
+  const CommandResult ids = run_sembed("tokenizer encode -t " + shell_quote(dir.file("model")) +
+                                       " -i " + shell_quote(dir.file("in.txt")));
+  ASSERT_EQ(ids.exit_code, 0) << describe(ids);
+  std::string expected_ids;
+  for (const auto& line : lines) {
+    std::string row;
+    for (int id : embedder.tokenizer().encode(line))
+      row += (row.empty() ? "" : " ") + std::to_string(id);
+    expected_ids += row + "\n";
+  }
+  EXPECT_EQ(ids.out, expected_ids);
+
   // int8: the same rows, quantised with scale 1/127.
   const CommandResult q =
       run_sembed("embed --dtype int8 --threads 1 -m " + shell_quote(dir.file("model")) + " -i " +
