@@ -1,10 +1,10 @@
 // sembed tokenizer train|encode|decode.
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 
 #include "cli/command.h"
+#include "common/atomic_file.h"
 #include "common/line_reader.h"
 #include "common/log.h"
 #include "common/progress.h"
@@ -17,9 +17,8 @@ namespace {
 // PATH.model (with the PATH.model.json that `tokenizer train` writes beside it) or a model
 // directory, whose config.json carries the tokenizer's settings beside its tokenizer.model.
 Tokenizer load_tokenizer(const std::string& path) {
-  if (!std::filesystem::is_directory(path)) return Tokenizer::load(path);
-  const ModelConfig config = read_model_config(path);
-  return Tokenizer::load((std::filesystem::path(path) / kTokenizerFile).string(), config.tokenizer);
+  if (!is_directory(path)) return Tokenizer::load(path);
+  return load_model_tokenizer(path, read_model_config(path));
 }
 
 constexpr const char* kTokenizerHelp = "Tokenizer model (PATH.model) or a model directory";

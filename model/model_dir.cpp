@@ -24,6 +24,12 @@ static nlohmann::json read_config_json(const std::string& dir) {
   }
 }
 
+Tokenizer load_model_tokenizer(const std::string& dir, const ModelConfig& config) {
+  const std::string path = join_path(dir, kTokenizerFile);
+  if (!path_exists(path)) throw std::runtime_error("'" + path + "' is missing");
+  return Tokenizer::load(path, config.tokenizer);
+}
+
 ModelConfig read_model_config(const std::string& dir) {
   const nlohmann::json j = read_config_json(dir);
   const std::string path = join_path(dir, kConfigFile);

@@ -18,6 +18,9 @@ inline constexpr const char* kTokenizerFile = "tokenizer.model";
 // Reads and validates DIR/config.json. Throws std::runtime_error naming the file for a missing
 // directory, bad JSON, an unsupported format_version or an invalid config.
 ModelConfig read_model_config(const std::string& dir);
+// DIR/tokenizer.model with the settings `config` records for it (a model directory keeps them in
+// config.json, not in a .json beside the tokenizer). Throws std::runtime_error when it is missing.
+Tokenizer load_model_tokenizer(const std::string& dir, const ModelConfig& config);
 // The "weights" record of config.json: what model.safetensors must be.
 struct WeightsRecord {
   int64_t bytes = -1;

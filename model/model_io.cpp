@@ -87,9 +87,8 @@ LoadedModel load_model(const std::string& dir, const torch::Device& device) {
   LoadedModel m;
   m.config = read_model_config(dir);
   const std::string weights_path = join_path(dir, kWeightsFile);
-  const std::string tokenizer_path = join_path(dir, kTokenizerFile);
   if (!path_exists(weights_path)) throw std::runtime_error("'" + weights_path + "' is missing");
-  if (!path_exists(tokenizer_path)) throw std::runtime_error("'" + tokenizer_path + "' is missing");
+  m.tokenizer = std::make_shared<const Tokenizer>(load_model_tokenizer(dir, m.config));
   std::string bytes = read_file(weights_path);
   const WeightsRecord record = read_weights_record(dir);
   m.weights_hash = content_hash(bytes);
@@ -106,8 +105,6 @@ LoadedModel load_model(const std::string& dir, const torch::Device& device) {
   } catch (const std::runtime_error& e) {
     throw std::runtime_error("'" + weights_path + "': " + e.what());
   }
-  m.tokenizer =
-      std::make_shared<const Tokenizer>(Tokenizer::load(tokenizer_path, m.config.tokenizer));
   if (m.tokenizer->vocab_size() != m.config.encoder.vocab_size)
     throw std::runtime_error("tokenizer.model has " + std::to_string(m.tokenizer->vocab_size()) +
                              " pieces but the encoder expects " +
